@@ -1,0 +1,357 @@
+//! The client API: messages between clients (`penctl`, the clinic app) and the `pend` daemon
+//! over its Unix socket.
+//!
+//! On the socket every message is a frame: a 4-byte little-endian payload length followed by
+//! the postcard-encoded payload, at most [`MAX_CLIENT_FRAME`] bytes. The client sends
+//! [`ClientRequest`]s; the daemon answers each with one [`ClientReply`] carrying the same `id`,
+//! in the order the requests arrived. `docs/api.md` describes every request.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::DepthUm;
+
+/// Version of this API. A daemon refuses a `Hello` naming another version.
+pub const API_VERSION: u16 = 1;
+
+/// Largest payload either side may send on the socket, in bytes. The length prefix is checked
+/// against it before anything is allocated.
+pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
+
+/// Size of the length prefix in front of every frame.
+pub const FRAME_HEADER_LEN: usize = 4;
+
+/// A request with the id its reply will carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRequest {
+    /// Chosen by the client; echoed in the reply.
+    pub id: u32,
+    /// What is asked.
+    pub request: Request,
+}
+
+/// What a client can ask of the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Check versions. Optional, but a client that sends it first learns of a mismatch
+    /// with a clear error instead of garbled replies.
+    Hello {
+        /// The client's [`API_VERSION`].
+        api_version: u16,
+    },
+    /// Every pen the daemon knows, online or not.
+    ListPens,
+    /// One pen's full status.
+    PenStatus {
+        /// Serial number or a unique prefix of one.
+        pen: String,
+    },
+    /// Set the needle depth. Refused (never clamped) if the ceiling policy does not allow it.
+    SetDepth {
+        /// Serial number or a unique prefix of one.
+        pen: String,
+        /// Requested calibrated depth in micrometres. Any value may be sent; the daemon
+        /// refuses what is over the ceiling.
+        depth_um: u32,
+        /// Answer only once the pen reports the position reached (else as soon as the move
+        /// has started).
+        wait: bool,
+    },
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientReply {
+    /// The request's id.
+    pub id: u32,
+    /// Its outcome.
+    pub result: Result<Response, ApiError>,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// Answer to `Hello`.
+    Hello {
+        /// The daemon's [`API_VERSION`].
+        api_version: u16,
+        /// The daemon's version string.
+        daemon_version: String,
+    },
+    /// Answer to `ListPens`, ordered by serial.
+    Pens(Vec<PenReport>),
+    /// Answer to `PenStatus`.
+    PenStatus(PenReport),
+    /// Answer to `SetDepth`.
+    DepthSet(DepthSetReport),
+}
+
+/// What the daemon knows about one pen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PenReport {
+    /// Serial number.
+    pub serial: String,
+    /// Product model, once identified.
+    pub model: String,
+    /// Firmware version, once identified.
+    pub firmware_version: String,
+    /// How the pen is connected, e.g. `sim` or `usb 1-2`.
+    pub link: String,
+    /// Where the pen stands in its life cycle.
+    pub state: PenState,
+    /// Motor position, raw encoder counts, as last reported.
+    pub position_counts: Option<i32>,
+    /// Calibrated depth at that position (through the pen's table), micrometres.
+    pub depth_um: Option<i32>,
+    /// The setpoint last accepted.
+    pub setpoint: Option<DepthUm>,
+    /// The pen's calibration, if it holds a valid one.
+    pub calibration: Option<CalibrationSummary>,
+    /// Diagnostics only a simulated pen can give.
+    pub sim: Option<SimDiagnostics>,
+}
+
+/// Where a pen stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PenState {
+    /// Seen, handshake under way.
+    Connecting,
+    /// Identified and homed; takes setpoints.
+    Ready,
+    /// Its firmware speaks another protocol; the daemon will not command it.
+    Incompatible {
+        /// Why, in words.
+        reason: String,
+    },
+    /// The pen latched a fault or stopped answering; it is not commanded until it recovers.
+    Faulted {
+        /// Why, in words.
+        reason: String,
+    },
+    /// Was connected, is gone.
+    Offline,
+}
+
+impl fmt::Display for PenState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PenState::Connecting => f.write_str("connecting"),
+            PenState::Ready => f.write_str("ready"),
+            PenState::Incompatible { reason } => write!(f, "incompatible: {reason}"),
+            PenState::Faulted { reason } => write!(f, "faulted: {reason}"),
+            PenState::Offline => f.write_str("offline"),
+        }
+    }
+}
+
+/// The calibration a pen holds, as the ceiling policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalibrationSummary {
+    /// 0 for the factory table, larger for bench calibrations.
+    pub id: u32,
+    /// Seconds since the Unix epoch; 0 if unknown.
+    pub calibrated_at_unix_s: u64,
+    /// Uncertainty plus worst residual, kept clear of the ceiling.
+    pub margin_um: u16,
+    /// The deepest setpoint the policy accepts with this table.
+    pub usable_ceiling_um: u16,
+    /// Number of points in the table.
+    pub points: u8,
+}
+
+/// Truth only a simulation knows, for tests and demos.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimDiagnostics {
+    /// The needle's true physical protrusion, micrometres.
+    pub true_protrusion_um: f64,
+    /// The deepest true protrusion reached since the simulated pen started.
+    pub max_true_protrusion_um: f64,
+}
+
+/// The outcome of an accepted setpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepthSetReport {
+    /// The pen's serial number (the request may have named a prefix).
+    pub serial: String,
+    /// The accepted depth.
+    pub depth: DepthUm,
+    /// The raw position it was mapped to.
+    pub target_counts: i32,
+    /// Whether the pen has reported the position reached.
+    pub reached: bool,
+}
+
+/// A refused or failed request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What kind of failure, for programs.
+    pub kind: ErrorKind,
+    /// What happened and what to do, for people.
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Machine-readable failure kinds. New kinds may be added in later API versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// Safety: the depth is over the hard ceiling or the calibration's usable ceiling.
+    OverCeiling,
+    /// Safety: the pen has no valid calibration, so no depth can be set.
+    NotCalibrated,
+    /// Safety: the depth lies outside the span the calibration measured.
+    OutsideCalibratedRange,
+    /// Safety: the pen's firmware refused the position as beyond its own limit.
+    FirmwareLimit,
+    /// No pen matches.
+    NoSuchPen,
+    /// More than one pen matches the prefix.
+    AmbiguousPen,
+    /// The pen exists but cannot take commands now (connecting, incompatible, faulted, offline).
+    PenUnavailable,
+    /// The pen did not answer in time.
+    PenTimeout,
+    /// The pen refused for a reason other than safety (not homed, fault latched...).
+    PenRefused,
+    /// The pen went away while the request was under way.
+    PenDisconnected,
+    /// Too many requests queued for that pen; try again.
+    Busy,
+    /// The request could not be decoded or makes no sense.
+    BadRequest,
+    /// Client and daemon speak different API versions.
+    UnsupportedApiVersion,
+    /// The daemon is shutting down.
+    ShuttingDown,
+    /// A bug in the daemon; the message says more.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether this is a refusal by a safety layer (ceiling, calibration, firmware limit).
+    pub fn is_safety_refusal(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::OverCeiling
+                | ErrorKind::NotCalibrated
+                | ErrorKind::OutsideCalibratedRange
+                | ErrorKind::FirmwareLimit
+        )
+    }
+}
+
+/// A frame header announced a payload larger than [`MAX_CLIENT_FRAME`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameTooLong {
+    /// The announced length.
+    pub len: u32,
+}
+
+impl fmt::Display for FrameTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "frame of {} bytes exceeds the {} byte limit",
+            self.len, MAX_CLIENT_FRAME
+        )
+    }
+}
+
+/// Reads a frame header: the payload length, refused if over [`MAX_CLIENT_FRAME`].
+pub fn payload_len(header: [u8; FRAME_HEADER_LEN]) -> Result<usize, FrameTooLong> {
+    let len = u32::from_le_bytes(header);
+    if len as usize > MAX_CLIENT_FRAME {
+        Err(FrameTooLong { len })
+    } else {
+        Ok(len as usize)
+    }
+}
+
+/// Encodes `message` as a complete frame: length prefix and payload.
+///
+/// Fails if the payload would exceed [`MAX_CLIENT_FRAME`] (say, a list of thousands of pens);
+/// the receiver would refuse it anyway.
+pub fn encode_client_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameTooLong> {
+    let mut frame = alloc::vec![0u8; FRAME_HEADER_LEN];
+    let mut frame = postcard::to_extend(message, core::mem::take(&mut frame))
+        .expect("serialising into a Vec cannot fail");
+    let len = frame.len() - FRAME_HEADER_LEN;
+    if len > MAX_CLIENT_FRAME {
+        return Err(FrameTooLong { len: len as u32 });
+    }
+    frame[..FRAME_HEADER_LEN].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(frame)
+}
+
+/// Decodes a request payload (the bytes after the length prefix).
+pub fn decode_request(payload: &[u8]) -> Result<ClientRequest, postcard::Error> {
+    decode_whole(payload)
+}
+
+/// Decodes a reply payload (the bytes after the length prefix).
+pub fn decode_reply(payload: &[u8]) -> Result<ClientReply, postcard::Error> {
+    decode_whole(payload)
+}
+
+fn decode_whole<'de, T: Deserialize<'de>>(payload: &'de [u8]) -> Result<T, postcard::Error> {
+    let (value, rest) = postcard::take_from_bytes(payload)?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(postcard::Error::DeserializeBadEncoding)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn frames_carry_their_length() {
+        let request = ClientRequest {
+            id: 3,
+            request: Request::ListPens,
+        };
+        let frame = encode_client_frame(&request).unwrap();
+        let header: [u8; 4] = frame[..4].try_into().unwrap();
+        assert_eq!(payload_len(header), Ok(frame.len() - 4));
+        assert_eq!(decode_request(&frame[4..]), Ok(request));
+    }
+
+    #[test]
+    fn huge_length_prefixes_are_refused() {
+        assert_eq!(
+            payload_len(u32::MAX.to_le_bytes()),
+            Err(FrameTooLong { len: u32::MAX })
+        );
+        assert_eq!(
+            payload_len((MAX_CLIENT_FRAME as u32).to_le_bytes()),
+            Ok(MAX_CLIENT_FRAME)
+        );
+        assert!(payload_len((MAX_CLIENT_FRAME as u32 + 1).to_le_bytes()).is_err());
+    }
+
+    #[test]
+    fn safety_kinds_are_the_refusals_of_the_safety_layers() {
+        assert!(ErrorKind::OverCeiling.is_safety_refusal());
+        assert!(ErrorKind::FirmwareLimit.is_safety_refusal());
+        assert!(!ErrorKind::PenTimeout.is_safety_refusal());
+        assert!(!ErrorKind::NoSuchPen.is_safety_refusal());
+    }
+
+    proptest! {
+        #[test]
+        fn any_payload_decodes_or_errors_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode_request(&bytes);
+            let _ = decode_reply(&bytes);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The calibration table a pen stores: measured points that map raw encoder counts to
+//! calibrated depth, and the margin the ceiling must keep from them.
+//!
+//! Between points the map is linear interpolation. The table must be strictly increasing in
+//! both columns (a monotonic map), so every depth has exactly one raw position. Nothing is
+//! extrapolated: a depth outside the measured span has no raw position at all.
+//!
+//! Rounding always errs shallow: depth to counts rounds the counts down, counts to depth rounds
+//! the depth up. So `depth_at(raw_for(d)) <= d` holds for every depth in range.
+
+use core::fmt;
+
+use postcard_schema::Schema;
+use serde::{Deserialize, Serialize};
+
+use crate::units::{RawCounts, CEILING_UM};
+
+/// Most points a table may hold (fits one pen frame with room to spare).
+pub const MAX_CAL_POINTS: usize = 16;
+
+/// One measured point: at `raw` counts the reference gauge read `depth_um`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Schema)]
+pub struct CalPoint {
+    /// Motor position.
+    pub raw: RawCounts,
+    /// Measured protrusion in micrometres (negative: behind the cartridge face).
+    pub depth_um: i32,
+}
+
+/// A pen's calibration: points, provenance and the safety margin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
+pub struct CalibrationTable {
+    /// Which calibration this is. 0 is the factory table; each bench calibration writes a
+    /// larger number.
+    pub id: u32,
+    /// When it was made, in seconds since the Unix epoch (UTC), as the host stated it. The pen
+    /// has no clock; 0 means unknown (factory).
+    pub calibrated_at_unix_s: u64,
+    /// Micrometres the ceiling keeps clear of this table: its expanded uncertainty plus its
+    /// worst residual. The deepest setpoint accepted is `CEILING_UM - margin_um`.
+    pub margin_um: u16,
+    /// The measured points, strictly increasing in both raw counts and depth.
+    pub points: heapless::Vec<CalPoint, MAX_CAL_POINTS>,
+}
+
+/// Why a calibration table cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalibrationError {
+    /// Fewer than two points: no line can be drawn.
+    TooFewPoints,
+    /// Point `index` does not lie strictly above the one before it in raw counts and depth.
+    NotMonotonic {
+        /// Index of the offending point.
+        index: usize,
+    },
+    /// The margin alone eats the whole ceiling.
+    MarginTooLarge {
+        /// The margin found.
+        margin_um: u16,
+    },
+}
+
+impl fmt::Display for CalibrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalibrationError::TooFewPoints => {
+                write!(f, "calibration table has fewer than 2 points")
+            }
+            CalibrationError::NotMonotonic { index } => write!(
+                f,
+                "calibration point {index} is not above the previous one in both counts and depth"
+            ),
+            CalibrationError::MarginTooLarge { margin_um } => write!(
+                f,
+                "calibration margin of {margin_um} um leaves no usable depth under the {CEILING_UM} um ceiling"
+            ),
+        }
+    }
+}
+
+impl CalibrationTable {
+    /// Checks the table is usable: at least two points, strictly increasing, sane margin.
+    pub fn validate(&self) -> Result<(), CalibrationError> {
+        if self.points.len() < 2 {
+            return Err(CalibrationError::TooFewPoints);
+        }
+        for (index, pair) in self.points.windows(2).enumerate() {
+            if pair[1].raw <= pair[0].raw || pair[1].depth_um <= pair[0].depth_um {
+                return Err(CalibrationError::NotMonotonic { index: index + 1 });
+            }
+        }
+        if self.margin_um >= CEILING_UM {
+            return Err(CalibrationError::MarginTooLarge {
+                margin_um: self.margin_um,
+            });
+        }
+        Ok(())
+    }
+
+    /// The deepest depth this table lets the ceiling policy accept, in micrometres.
+    pub fn usable_ceiling_um(&self) -> u16 {
+        CEILING_UM.saturating_sub(self.margin_um)
+    }
+
+    /// The measured span of depths, shallowest and deepest, if the table has points.
+    pub fn depth_span_um(&self) -> Option<(i32, i32)> {
+        Some((self.points.first()?.depth_um, self.points.last()?.depth_um))
+    }
+
+    /// Raw counts for `depth_um`, rounded down (shallow). `None` outside the measured span.
+    ///
+    /// Assumes a validated table.
+    pub fn raw_for_depth(&self, depth_um: i32) -> Option<RawCounts> {
+        let segment = self
+            .points
+            .windows(2)
+            .find(|p| p[0].depth_um <= depth_um && depth_um <= p[1].depth_um)?;
+        let (lo, hi) = (segment[0], segment[1]);
+        let num = i64::from(depth_um - lo.depth_um) * i64::from(hi.raw.0 - lo.raw.0);
+        let den = i64::from(hi.depth_um - lo.depth_um);
+        let raw = i64::from(lo.raw.0) + num.div_euclid(den);
+        Some(RawCounts(raw as i32))
+    }
+
+    /// Calibrated depth at `raw`, rounded up (deep). `None` outside the measured span.
+    ///
+    /// Assumes a validated table.
+    pub fn depth_at_raw(&self, raw: RawCounts) -> Option<i32> {
+        let segment = self
+            .points
+            .windows(2)
+            .find(|p| p[0].raw <= raw && raw <= p[1].raw)?;
+        let (lo, hi) = (segment[0], segment[1]);
+        let num = i64::from(raw.0 - lo.raw.0) * i64::from(hi.depth_um - lo.depth_um);
+        let den = i64::from(hi.raw.0 - lo.raw.0);
+        let ceil_div = -((-num).div_euclid(den));
+        Some((i64::from(lo.depth_um) + ceil_div) as i32)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub(crate) fn table(points: &[(i32, i32)], margin_um: u16) -> CalibrationTable {
+        CalibrationTable {
+            id: 1,
+            calibrated_at_unix_s: 0,
+            margin_um,
+            points: points
+                .iter()
+                .map(|&(raw, depth_um)| CalPoint {
+                    raw: RawCounts(raw),
+                    depth_um,
+                })
+                .collect(),
+        }
+    }
+
+    /// Arbitrary valid tables: 2..=16 strictly increasing points spanning past the ceiling.
+    pub(crate) fn valid_table() -> impl Strategy<Value = CalibrationTable> {
+        (
+            -500i32..500,
+            -50i32..50,
+            prop::collection::vec((1i32..2000, 1i32..400), 1..MAX_CAL_POINTS),
+            0u16..200,
+        )
+            .prop_map(|(raw0, depth0, steps, margin)| {
+                let mut points = vec![(raw0, depth0)];
+                for (dr, dd) in steps {
+                    let &(r, d) = points.last().unwrap();
+                    points.push((r + dr, d + dd));
+                }
+                table(&points, margin)
+            })
+    }
+
+    #[test]
+    fn validation_catches_bad_tables() {
+        assert_eq!(
+            table(&[(0, 0)], 0).validate(),
+            Err(CalibrationError::TooFewPoints)
+        );
+        assert_eq!(
+            table(&[(0, 0), (100, 50), (90, 60)], 0).validate(),
+            Err(CalibrationError::NotMonotonic { index: 2 })
+        );
+        assert_eq!(
+            table(&[(0, 0), (100, 50), (200, 50)], 0).validate(),
+            Err(CalibrationError::NotMonotonic { index: 2 })
+        );
+        assert_eq!(
+            table(&[(0, 0), (100, 50)], 1000).validate(),
+            Err(CalibrationError::MarginTooLarge { margin_um: 1000 })
+        );
+        assert_eq!(table(&[(0, 0), (100, 50)], 20).validate(), Ok(()));
+    }
+
+    #[test]
+    fn interpolation_is_exact_on_points_and_linear_between() {
+        let t = table(&[(0, 0), (4000, 1000)], 0);
+        assert_eq!(t.raw_for_depth(500), Some(RawCounts(2000)));
+        assert_eq!(t.depth_at_raw(RawCounts(2000)), Some(500));
+        assert_eq!(t.raw_for_depth(1000), Some(RawCounts(4000)));
+        assert_eq!(t.raw_for_depth(1001), None);
+        assert_eq!(t.depth_at_raw(RawCounts(-1)), None);
+    }
+
+    #[test]
+    fn rounding_errs_shallow() {
+        // 3 counts per 2 um: 1 um is 1.5 counts, rounded down to 1; 1 count is 0.67 um, up to 1.
+        let t = table(&[(0, 0), (3, 2)], 0);
+        assert_eq!(t.raw_for_depth(1), Some(RawCounts(1)));
+        assert_eq!(t.depth_at_raw(RawCounts(1)), Some(1));
+        let negative = table(&[(-30, -20), (0, 0)], 0);
+        assert_eq!(negative.raw_for_depth(-1), Some(RawCounts(-2)));
+        assert_eq!(negative.depth_at_raw(RawCounts(-2)), Some(-1));
+    }
+
+    proptest! {
+        #[test]
+        fn depth_to_raw_never_maps_deeper_than_asked(t in valid_table(), frac in 0.0f64..=1.0) {
+            prop_assert!(t.validate().is_ok());
+            let (lo, hi) = t.depth_span_um().unwrap();
+            let depth = lo + ((f64::from(hi - lo)) * frac) as i32;
+            let raw = t.raw_for_depth(depth).expect("depth in span has a raw position");
+            let back = t.depth_at_raw(raw).expect("raw from the table is in the table");
+            prop_assert!(back <= depth, "{depth} um -> {raw} -> {back} um");
+        }
+
+        #[test]
+        fn the_map_is_monotonic(t in valid_table(), a in 0.0f64..=1.0, b in 0.0f64..=1.0) {
+            let (lo, hi) = t.depth_span_um().unwrap();
+            let da = lo + (f64::from(hi - lo) * a) as i32;
+            let db = lo + (f64::from(hi - lo) * b) as i32;
+            let (ra, rb) = (t.raw_for_depth(da).unwrap(), t.raw_for_depth(db).unwrap());
+            prop_assert!(da > db || ra <= rb, "{da} -> {ra}, {db} -> {rb}");
+        }
+    }
+}
