@@ -215,6 +215,11 @@ pub enum PenError {
     },
     /// Motion needs the pen to be homed first.
     NotHomed,
+    /// The target lies below the home stop, where the carriage cannot go.
+    BelowTravel {
+        /// The lowest reachable position.
+        min: RawCounts,
+    },
     /// The target lies beyond the firmware's compiled-in maximum.
     BeyondFirmwareLimit {
         /// The firmware's maximum.
@@ -239,6 +244,7 @@ impl fmt::Display for PenError {
                 "pen speaks protocol v{pen_protocol_version} and has not been introduced to this host"
             ),
             PenError::NotHomed => write!(f, "pen is not homed"),
+            PenError::BelowTravel { min } => write!(f, "target below the home stop at {min}"),
             PenError::BeyondFirmwareLimit { max } => {
                 write!(f, "target beyond the pen firmware's limit of {max}")
             }

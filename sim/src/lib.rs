@@ -1,0 +1,18 @@
+//! A simulated pen that speaks the real pen protocol.
+//!
+//! - [`firmware`]: the pen's firmware as a sans-IO state machine (bytes and time in, bytes
+//!   out), with its own compiled-in limit and watchdog.
+//! - [`physics`]: motor counts to needle protrusion, non-linear, with backlash, noise and
+//!   per-pen variation drawn from a seed.
+//! - [`factory`]: the factory calibration table each pen ships with (a little off).
+//!
+//! Nothing here does I/O or reads a clock; the daemon's in-process link and (later) the USB
+//! gadget runner drive it.
+#![warn(missing_docs)]
+
+pub mod factory;
+pub mod firmware;
+pub mod physics;
+pub mod rng;
+
+pub use firmware::{Firmware, SimPenConfig};
