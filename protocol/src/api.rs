@@ -193,6 +193,16 @@ pub struct ApiError {
     pub message: String,
 }
 
+impl ApiError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -222,6 +232,8 @@ pub enum ErrorKind {
     PenRefused,
     /// The pen went away while the request was under way.
     PenDisconnected,
+    /// A later setpoint replaced this one before the pen reached it.
+    Superseded,
     /// Too many requests queued for that pen; try again.
     Busy,
     /// The request could not be decoded or makes no sense.

@@ -272,7 +272,10 @@ impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FrameError::TooLong { len } => {
-                write!(f, "frame of {len} bytes exceeds the {MAX_PEN_FRAME} byte limit")
+                write!(
+                    f,
+                    "frame of {len} bytes exceeds the {MAX_PEN_FRAME} byte limit"
+                )
             }
             FrameError::Malformed => write!(f, "malformed frame"),
             FrameError::TrailingBytes => write!(f, "frame has trailing bytes"),

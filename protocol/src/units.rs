@@ -189,10 +189,7 @@ mod tests {
     #[test]
     fn depth_refuses_anything_over_the_ceiling() {
         assert_eq!(DepthUm::new(1000).map(DepthUm::um), Ok(1000));
-        assert_eq!(
-            DepthUm::new(1001),
-            Err(OverCeiling { requested_um: 1001 })
-        );
+        assert_eq!(DepthUm::new(1001), Err(OverCeiling { requested_um: 1001 }));
         assert!(DepthUm::new(u32::MAX).is_err());
     }
 

@@ -37,9 +37,8 @@ pub fn factory_table(params: &PenParams, seed: u64) -> CalibrationTable {
         .into_iter()
         .map(|raw| {
             let travel_um = f64::from(raw) / f64::from(COUNTS_PER_UM);
-            let measured = params.protrusion_um(travel_um)
-                + zero_error
-                + scale_error * travel_um / 1000.0;
+            let measured =
+                params.protrusion_um(travel_um) + zero_error + scale_error * travel_um / 1000.0;
             CalPoint {
                 raw: RawCounts(raw),
                 depth_um: measured.round() as i32,
@@ -90,6 +89,9 @@ mod tests {
                 (params.protrusion_um(nominal_um(raw)) - 500.0).abs() > 1.0
             })
             .count();
-        assert!(off > 60, "only {off} of 100 factory tables are off by > 1 um");
+        assert!(
+            off > 60,
+            "only {off} of 100 factory tables are off by > 1 um"
+        );
     }
 }

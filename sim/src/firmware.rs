@@ -290,9 +290,7 @@ impl Firmware {
             }
             HostRequest::ReadCalibration => Ok(PenReply::Calibration(self.calibration.clone())),
             HostRequest::WriteCalibration { table } => {
-                table
-                    .validate()
-                    .map_err(|_| PenError::InvalidCalibration)?;
+                table.validate().map_err(|_| PenError::InvalidCalibration)?;
                 self.calibration = Some(table.clone());
                 Ok(PenReply::Done)
             }

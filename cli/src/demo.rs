@@ -1,0 +1,96 @@
+//! `penctl demo`: a daemon with simulated pens in this process, on a temporary socket, and a
+//! short scripted session against it through the same client API as every other command.
+
+use std::time::Duration;
+
+use pen_protocol::api::ApiError;
+use penctl::{exit, parse_depth, Client, ClientError};
+use pend::{Daemon, DaemonConfig};
+
+use crate::output;
+
+/// Runs the demo; returns the exit code.
+pub async fn run(pens: usize) -> u8 {
+    let dir = match tempfile::Builder::new().prefix("penctl-demo-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("cannot create a temporary folder for the demo socket: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let socket = dir.path().join("pend.sock");
+    println!(
+        "Starting pend with {pens} simulated pens on {}",
+        socket.display()
+    );
+    let daemon = match Daemon::start(DaemonConfig::new(socket.clone(), pens)).await {
+        Ok(daemon) => daemon,
+        Err(e) => {
+            eprintln!("cannot start the demo daemon: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let code = match script(&socket).await {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            exit::code_for(&e)
+        }
+    };
+    daemon.shut_down().await;
+    println!("\npend stopped; pens retracted.");
+    code
+}
+
+async fn script(socket: &std::path::Path) -> Result<(), ClientError> {
+    let mut client = Client::connect(socket)
+        .await?
+        .with_timeout(Duration::from_secs(10));
+    let version = client.hello().await?;
+    println!("Connected to pend {version}.\n");
+
+    println!("$ penctl list");
+    let pens = client.list_pens().await?;
+    print!("{}", output::pen_table(&pens));
+    let Some(pen) = pens.first().map(|p| p.serial.clone()) else {
+        println!("no pens to demonstrate with");
+        return Ok(());
+    };
+
+    println!("\n$ penctl depth set {pen} 0.5mm");
+    let done = client.set_depth(&pen, um("0.5mm"), true).await?;
+    print!("{}", output::depth_set(&done));
+    let status = client.pen_status(&pen).await?;
+    if let Some(sim) = &status.sim {
+        println!(
+            "  the simulator says the needle truly protrudes {:.1} um (factory table, not yet bench-calibrated)",
+            sim.true_protrusion_um
+        );
+    }
+
+    for attempt in ["1.2mm", "1.001mm"] {
+        println!("\n$ penctl depth set {pen} {attempt}");
+        match client.set_depth(&pen, um(attempt), true).await {
+            Err(ClientError::Api(ApiError { kind, message })) if kind.is_safety_refusal() => {
+                println!("{message}");
+                println!("  (exit code {} = safety refusal)", exit::SAFETY_REFUSAL);
+            }
+            Ok(done) => {
+                // Would be a bug in the policy: say so loudly.
+                return Err(ClientError::Protocol(format!(
+                    "the daemon accepted {attempt}: {done:?}"
+                )));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+
+    println!("\n$ penctl status {pen}");
+    let status = client.pen_status(&pen).await?;
+    print!("{}", output::pen_status(&status));
+    Ok(())
+}
+
+fn um(text: &str) -> u32 {
+    parse_depth(text).expect("the demo's depths are well formed")
+}

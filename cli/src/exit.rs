@@ -1,0 +1,33 @@
+//! `penctl`'s exit codes, one per kind of outcome a script needs to tell apart.
+
+use pen_protocol::api::ErrorKind;
+
+use crate::ClientError;
+
+/// Success.
+pub const OK: u8 = 0;
+/// Any failure not listed below (pen timeout, pen refused for a non-safety reason...).
+pub const FAILURE: u8 = 1;
+/// The command line was wrong (clap uses 2 for this too).
+pub const USAGE: u8 = 2;
+/// A safety layer refused: over the ceiling, not calibrated, outside the calibrated range,
+/// or the pen firmware's own limit.
+pub const SAFETY_REFUSAL: u8 = 3;
+/// The daemon could not be reached.
+pub const DAEMON_UNREACHABLE: u8 = 4;
+/// No pen, or more than one, matches the name given.
+pub const NO_SUCH_PEN: u8 = 5;
+
+/// The exit code for a failed call.
+pub fn code_for(error: &ClientError) -> u8 {
+    match error {
+        ClientError::Unreachable { .. } => DAEMON_UNREACHABLE,
+        ClientError::Api(api) if api.kind.is_safety_refusal() => SAFETY_REFUSAL,
+        ClientError::Api(api)
+            if matches!(api.kind, ErrorKind::NoSuchPen | ErrorKind::AmbiguousPen) =>
+        {
+            NO_SUCH_PEN
+        }
+        _ => FAILURE,
+    }
+}

@@ -1,0 +1,131 @@
+//! How `penctl` prints things for people.
+
+use pen_protocol::api::{CalibrationSummary, DepthSetReport, PenReport};
+use pen_protocol::Micrometres;
+
+/// A depth in micrometres, signed, as `0.500 mm` / `-0.100 mm`.
+pub fn depth(um: i32) -> String {
+    let sign = if um < 0 { "-" } else { "" };
+    format!("{sign}{}", Micrometres(um.unsigned_abs()))
+}
+
+fn calibration(cal: &Option<CalibrationSummary>) -> String {
+    match cal {
+        None => "none".to_string(),
+        Some(c) if c.id == 0 => format!(
+            "factory, max {}",
+            Micrometres(u32::from(c.usable_ceiling_um))
+        ),
+        Some(c) => format!(
+            "#{}, max {}",
+            c.id,
+            Micrometres(u32::from(c.usable_ceiling_um))
+        ),
+    }
+}
+
+/// The `list` table.
+pub fn pen_table(pens: &[PenReport]) -> String {
+    if pens.is_empty() {
+        return "no pens connected\n".to_string();
+    }
+    let header = [
+        "SERIAL",
+        "STATE",
+        "DEPTH",
+        "CALIBRATION",
+        "LINK",
+        "MODEL",
+        "FIRMWARE",
+    ];
+    let rows: Vec<[String; 7]> = pens
+        .iter()
+        .map(|p| {
+            [
+                p.serial.clone(),
+                p.state.to_string(),
+                p.depth_um.map(depth).unwrap_or_else(|| "-".into()),
+                calibration(&p.calibration),
+                p.link.clone(),
+                p.model.clone(),
+                p.firmware_version.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
+/// The `status` block.
+pub fn pen_status(p: &PenReport) -> String {
+    let mut out = String::new();
+    let mut field = |name: &str, value: String| out.push_str(&format!("{name:<14}{value}\n"));
+    field("serial", p.serial.clone());
+    field("state", p.state.to_string());
+    field("model", p.model.clone());
+    field("firmware", p.firmware_version.clone());
+    field("link", p.link.clone());
+    field(
+        "position",
+        p.position_counts
+            .map(|c| format!("{c} counts"))
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    field(
+        "depth",
+        p.depth_um.map(depth).unwrap_or_else(|| "unknown".into()),
+    );
+    field(
+        "setpoint",
+        p.setpoint
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "none".into()),
+    );
+    field("calibration", calibration(&p.calibration));
+    if let Some(c) = &p.calibration {
+        field(
+            "",
+            format!("{} points, margin {} um", c.points, c.margin_um),
+        );
+    }
+    if let Some(sim) = &p.sim {
+        field(
+            "sim truth",
+            format!(
+                "{:.1} um protrusion (deepest so far {:.1} um)",
+                sim.true_protrusion_um, sim.max_true_protrusion_um
+            ),
+        );
+    }
+    out
+}
+
+/// The line `depth set` prints.
+pub fn depth_set(r: &DepthSetReport) -> String {
+    format!(
+        "{}: depth set to {} (motor target {} counts{})\n",
+        r.serial,
+        r.depth,
+        r.target_counts,
+        if r.reached { ", reached" } else { ", moving" }
+    )
+}

@@ -1,0 +1,162 @@
+//! The daemon's life: attach pens, bind the socket, serve, shut down cleanly.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pen_sim::SimPenConfig;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::link::sim::{sim_serial, SimLink};
+use crate::registry::Registry;
+use crate::server::{serve, ServerConfig};
+use crate::session::SessionConfig;
+
+/// Everything `pend` needs to run.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Where to listen.
+    pub socket: PathBuf,
+    /// How many simulated pens to attach (0 for none).
+    pub sim_pens: usize,
+    /// Pen session timing.
+    pub session: SessionConfig,
+    /// Socket server limits.
+    pub server: ServerConfig,
+    /// How long to wait at start for pens to finish connecting before serving.
+    pub settle_limit: Duration,
+    /// How long shutdown may take to retract the pens.
+    pub shutdown_limit: Duration,
+}
+
+impl DaemonConfig {
+    /// Defaults for everything but the socket path and simulated pens.
+    pub fn new(socket: PathBuf, sim_pens: usize) -> DaemonConfig {
+        DaemonConfig {
+            socket,
+            sim_pens,
+            session: SessionConfig::default(),
+            server: ServerConfig::default(),
+            settle_limit: Duration::from_secs(3),
+            shutdown_limit: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another daemon answers on the socket.
+    #[error("another pend is already running on {0}; stop it or pass a different --socket")]
+    AlreadyRunning(PathBuf),
+    /// The socket's folder could not be made.
+    #[error("cannot create the socket folder {path}: {source}")]
+    SocketDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The socket could not be bound or given its permissions.
+    #[error("cannot listen on {path}: {source}")]
+    Bind {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// A running daemon.
+pub struct Daemon {
+    registry: Arc<Registry>,
+    socket: PathBuf,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    shutdown_limit: Duration,
+}
+
+impl Daemon {
+    /// Attaches the configured pens, waits for them to connect, binds the socket and starts
+    /// serving. When this returns, clients can connect.
+    pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
+        let registry = Arc::new(Registry::new(config.session.clone()));
+        for index in 0..config.sim_pens {
+            registry.attach(SimLink::spawn(SimPenConfig {
+                serial: sim_serial(index),
+                seed: index as u64 + 1,
+            }));
+        }
+        if config.sim_pens == 0 {
+            warn!("no pens attached: this build drives simulated pens only; start with --sim N");
+        }
+        registry.settle(config.settle_limit).await;
+        let listener = bind_socket(&config.socket).await?;
+        info!(socket = %config.socket.display(), pens = config.sim_pens, "pend listening");
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(serve(
+            listener,
+            registry.clone(),
+            config.server.clone(),
+            stopped,
+        ));
+        Ok(Daemon {
+            registry,
+            socket: config.socket,
+            stop,
+            server,
+            shutdown_limit: config.shutdown_limit,
+        })
+    }
+
+    /// Where the daemon listens.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Stops taking clients, retracts every pen, and removes the socket file.
+    pub async fn shut_down(self) {
+        info!("shutting down: retracting pens");
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.registry.shut_down_all(self.shutdown_limit).await;
+        if let Err(error) = std::fs::remove_file(&self.socket) {
+            warn!(socket = %self.socket.display(), %error, "could not remove the socket file");
+        }
+        info!("pend stopped");
+    }
+}
+
+/// Binds the socket at `path` with mode 0660, clearing a stale socket file left by a daemon
+/// that died, but never one a live daemon still answers on.
+async fn bind_socket(path: &Path) -> Result<UnixListener, StartError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|source| StartError::SocketDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            // Owner and group may reach the socket; others may not even look.
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750));
+        }
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(StartError::AlreadyRunning(path.to_path_buf()));
+        }
+        info!(socket = %path.display(), "removing a stale socket file");
+        let _ = std::fs::remove_file(path);
+    }
+    let bind_error = |source| StartError::Bind {
+        path: path.to_path_buf(),
+        source,
+    };
+    let listener = UnixListener::bind(path).map_err(bind_error)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_error)?;
+    Ok(listener)
+}

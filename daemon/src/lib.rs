@@ -1,0 +1,23 @@
+//! `pend`, the pen daemon: owns the pens, puts every setpoint through the ceiling policy, and
+//! serves clients on a Unix socket.
+//!
+//! - [`policy`]: the ceiling policy, pure.
+//! - [`pen_conn`]: the host side of the pen protocol, sans-IO (sequence numbers, timeouts).
+//! - [`link`]: transports to pens ([`link::PenLink`]); [`link::sim`] runs simulated pens.
+//! - [`session`]: one task per pen.
+//! - [`registry`]: the pens by serial.
+//! - [`server`]: the Unix socket API.
+//! - [`daemon`]: start-up and shutdown.
+#![warn(missing_docs)]
+
+pub mod daemon;
+pub mod link;
+pub mod paths;
+pub mod pen_conn;
+pub mod policy;
+mod refusal;
+pub mod registry;
+pub mod server;
+pub mod session;
+
+pub use daemon::{Daemon, DaemonConfig, StartError};

@@ -1,0 +1,73 @@
+//! `pend`: the pen daemon.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use pend::paths::{socket_path, SOCKET_ENV};
+use pend::{Daemon, DaemonConfig};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::error;
+use tracing_subscriber::EnvFilter;
+
+/// The pen daemon: owns microneedling pens, refuses every depth over 1.000 mm, and serves
+/// clients (penctl, the clinic app) on a Unix socket.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Socket to listen on [default: $XDG_RUNTIME_DIR/pend/pend.sock]
+    #[arg(long, env = SOCKET_ENV, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Attach N simulated pens (serials SIM-0001, SIM-0002, ...; the same on every run)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    sim: usize,
+    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&args.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let (mut terminate, mut interrupt) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            error!("cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = DaemonConfig::new(socket_path(args.socket), args.sim);
+    let daemon = match Daemon::start(config).await {
+        Ok(daemon) => daemon,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    daemon.shut_down().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,26 @@
+//! Where the daemon's socket lives when nobody says.
+
+use std::path::PathBuf;
+
+/// Environment variable naming the socket, for `pend` and its clients alike.
+pub const SOCKET_ENV: &str = "PEND_SOCKET";
+
+/// The default socket path: `$XDG_RUNTIME_DIR/pend/pend.sock` when there is a user runtime
+/// directory, `/run/pend/pend.sock` for root without one, else a per-user folder under the
+/// system's temporary directory.
+pub fn default_socket_path() -> PathBuf {
+    let uid = rustix::process::getuid().as_raw();
+    let dir = match directories::BaseDirs::new().and_then(|d| d.runtime_dir().map(PathBuf::from)) {
+        Some(runtime) => runtime.join("pend"),
+        None if uid == 0 => PathBuf::from("/run/pend"),
+        None => std::env::temp_dir().join(format!("pend-{uid}")),
+    };
+    dir.join("pend.sock")
+}
+
+/// The socket path to use: `explicit` if given, else `$PEND_SOCKET`, else the default.
+pub fn socket_path(explicit: Option<PathBuf>) -> PathBuf {
+    explicit
+        .or_else(|| std::env::var_os(SOCKET_ENV).map(PathBuf::from))
+        .unwrap_or_else(default_socket_path)
+}
