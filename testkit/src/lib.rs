@@ -1,0 +1,171 @@
+//! Test support for the workspace's end-to-end tests: find (or build) the real binaries,
+//! start `pend` with simulated pens on a private socket, and run `penctl` against it.
+//!
+//! Only tests use this crate.
+
+use std::fs::File;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process, Pid, Signal};
+use tempfile::TempDir;
+
+/// How long `pend` may take to start serving before a test gives up.
+const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// The path of a workspace binary (`pend` or `penctl`) in the same profile as the running
+/// test, built first if this test run has not built it.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "--bins", "-p", "pend", "-p", "penctl"]);
+            if profile_dir.ends_with("release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build for the binaries");
+            assert!(status.success(), "building the binaries failed");
+        });
+    }
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A `pend` process with simulated pens on a socket in its own temporary folder. Sent
+/// SIGKILL when dropped, if still running.
+pub struct Pend {
+    child: Child,
+    dir: TempDir,
+    socket: PathBuf,
+}
+
+impl Pend {
+    /// Starts `pend --sim <pens>` and waits until it accepts connections.
+    pub fn start(pens: usize) -> Pend {
+        Pend::start_with(pens, &[])
+    }
+
+    /// Like [`Pend::start`], with extra arguments.
+    pub fn start_with(pens: usize, extra: &[&str]) -> Pend {
+        let dir = tempfile::Builder::new()
+            .prefix("pend-test-")
+            .tempdir()
+            .expect("temporary folder");
+        let socket = dir.path().join("pend.sock");
+        let log = File::create(dir.path().join("pend.log")).expect("log file");
+        let child = Command::new(binary("pend"))
+            .arg("--sim")
+            .arg(pens.to_string())
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--log-level")
+            .arg("debug")
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn pend");
+        let mut pend = Pend { child, dir, socket };
+        pend.wait_until_serving();
+        pend
+    }
+
+    fn wait_until_serving(&mut self) {
+        let deadline = Instant::now() + START_LIMIT;
+        while UnixStream::connect(&self.socket).is_err() {
+            if let Some(status) = self.child.try_wait().expect("poll pend") {
+                panic!("pend exited early with {status}:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pend did not start serving within {START_LIMIT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The folder holding the socket and the log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything `pend` logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pend.log")).unwrap_or_default()
+    }
+
+    /// Runs `penctl --socket <this socket> <args>`.
+    pub fn penctl(&self, args: &[&str]) -> Output {
+        penctl_at(&self.socket, args)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for `pend` to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = Pid::from_child(&self.child);
+        kill_process(pid, Signal::TERM).expect("send SIGTERM");
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll pend") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pend ignored SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll pend").is_none()
+    }
+}
+
+impl Drop for Pend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `penctl --socket <socket> <args>` and returns its output.
+pub fn penctl_at(socket: &Path, args: &[&str]) -> Output {
+    Command::new(binary("penctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env_remove("PEND_SOCKET")
+        .output()
+        .expect("run penctl")
+}
+
+/// Text of a process's standard output.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Text of a process's standard error.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
