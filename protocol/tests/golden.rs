@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use pen_protocol::api::{encode_client_frame, ClientReply, ClientRequest, DepthSetReport, Request, Response};
+use pen_protocol::api::{
+    encode_client_frame, ClientReply, ClientRequest, DepthSetReport, Request, Response,
+};
 use pen_protocol::pen::{
-    decode_host_frame, decode_pen_frame, encode_frame, Approach, FaultCode, HostFrame,
-    HostRequest, PenError, PenEvent, PenFrame, PenIdentity, PenReply, PenStatus, MAX_PEN_FRAME,
+    decode_host_frame, decode_pen_frame, encode_frame, Approach, FaultCode, HostFrame, HostRequest,
+    PenError, PenEvent, PenFrame, PenIdentity, PenReply, PenStatus, MAX_PEN_FRAME,
     SCHEMA_FINGERPRINT,
 };
 use pen_protocol::{CalPoint, CalibrationTable, DepthUm, RawCounts, StrokeRate};
@@ -36,9 +38,7 @@ impl Golden {
         match self {
             Golden::Host(f) => decode_host_frame(bytes).as_ref() == Ok(f),
             Golden::Pen(f) => decode_pen_frame(bytes).as_ref() == Ok(f),
-            Golden::Request(r) => {
-                pen_protocol::api::decode_request(&bytes[4..]).as_ref() == Ok(r)
-            }
+            Golden::Request(r) => pen_protocol::api::decode_request(&bytes[4..]).as_ref() == Ok(r),
             Golden::Reply(r) => pen_protocol::api::decode_reply(&bytes[4..]).as_ref() == Ok(r),
         }
     }
@@ -71,7 +71,15 @@ fn pen_vectors() -> Vec<(&'static str, Golden)> {
             .collect(),
     };
     vec![
-        ("hello", host(1, HostRequest::Hello { protocol_version: 1 })),
+        (
+            "hello",
+            host(
+                1,
+                HostRequest::Hello {
+                    protocol_version: 1,
+                },
+            ),
+        ),
         ("status", host(2, HostRequest::Status)),
         ("home", host(3, HostRequest::Home)),
         (
@@ -109,7 +117,12 @@ fn pen_vectors() -> Vec<(&'static str, Golden)> {
         ("read_calibration", host(9, HostRequest::ReadCalibration)),
         (
             "write_calibration",
-            host(10, HostRequest::WriteCalibration { table: table.clone() }),
+            host(
+                10,
+                HostRequest::WriteCalibration {
+                    table: table.clone(),
+                },
+            ),
         ),
         (
             "reply_identity",
@@ -316,5 +329,8 @@ fn the_schema_fingerprint_is_the_documented_one() {
     let path = format!("{}/../docs/protocol.md", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
     let expected = format!("`SCHEMA_FINGERPRINT = 0x{SCHEMA_FINGERPRINT:016x}`");
-    assert!(text.contains(&expected), "docs/protocol.md should state {expected}");
+    assert!(
+        text.contains(&expected),
+        "docs/protocol.md should state {expected}"
+    );
 }

@@ -65,7 +65,7 @@ pub struct PenParams {
 impl PenParams {
     /// The pen made from `seed`.
     pub fn from_seed(seed: u64) -> PenParams {
-        let mut rng = Rng::new(seed ^ 0x5EED_0F_9E4);
+        let mut rng = Rng::new(seed ^ 0x0005_EED0_F9E4);
         let mut draw = |(lo, hi): (f64, f64)| rng.uniform(lo, hi);
         PenParams {
             gain: draw(BOUNDS.gain),
