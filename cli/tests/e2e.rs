@@ -199,3 +199,19 @@ fn the_demo_runs_and_shows_the_refusal() {
     );
     assert!(text.contains("pens retracted"), "{text}");
 }
+
+#[test]
+fn heartbeats_keep_an_idle_pen_at_its_depth() {
+    // The pen's watchdog retracts after 500 ms without a valid frame; pend's heartbeats must
+    // keep a pen that nobody is commanding exactly where it was put.
+    let pend = Pend::start(1);
+    assert_eq!(
+        code(&pend.penctl(&["depth", "set", "SIM-0001", "0.3mm"])),
+        exit::OK
+    );
+    let (before, _) = sim_truth(&pend, "SIM-0001");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (after, _) = sim_truth(&pend, "SIM-0001");
+    assert_eq!(before, after, "the idle pen moved");
+    assert!(!pend.log().contains("watchdog expired"), "{}", pend.log());
+}

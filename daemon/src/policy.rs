@@ -164,22 +164,10 @@ pub fn approve_setpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pen_protocol::CalPoint;
     use proptest::prelude::*;
 
     fn table(points: &[(i32, i32)], margin_um: u16) -> CalibrationTable {
-        CalibrationTable {
-            id: 1,
-            calibrated_at_unix_s: 0,
-            margin_um,
-            points: points
-                .iter()
-                .map(|&(raw, depth_um)| CalPoint {
-                    raw: RawCounts(raw),
-                    depth_um,
-                })
-                .collect(),
-        }
+        CalibrationTable::from_points(1, 0, margin_um, points).unwrap()
     }
 
     fn linear() -> CalibrationTable {
@@ -242,19 +230,16 @@ mod tests {
         ));
     }
 
+    /// Strictly increasing tables from two sorted sets: raw positions and depths, spanning
+    /// well past the ceiling, with margins from none to more than the whole ceiling.
     fn any_table() -> impl Strategy<Value = CalibrationTable> {
         (
-            -500i32..500,
-            -200i32..200,
-            prop::collection::vec((1i32..3000, 1i32..500), 1..16),
+            prop::collection::btree_set(-2000i32..6000, 2..=16),
+            prop::collection::btree_set(-300i32..1500, 2..=16),
             0u16..1100,
         )
-            .prop_map(|(raw0, depth0, steps, margin)| {
-                let mut points = vec![(raw0, depth0)];
-                for (dr, dd) in steps {
-                    let &(r, d) = points.last().unwrap();
-                    points.push((r + dr, d + dd));
-                }
+            .prop_map(|(raws, depths, margin)| {
+                let points: Vec<(i32, i32)> = raws.into_iter().zip(depths).collect();
                 table(&points, margin)
             })
     }

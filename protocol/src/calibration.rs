@@ -43,6 +43,23 @@ pub struct CalibrationTable {
     pub points: heapless::Vec<CalPoint, MAX_CAL_POINTS>,
 }
 
+/// More points than a table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyPoints {
+    /// How many were given.
+    pub given: usize,
+}
+
+impl fmt::Display for TooManyPoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} calibration points given; a table holds at most {MAX_CAL_POINTS}",
+            self.given
+        )
+    }
+}
+
 /// Why a calibration table cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CalibrationError {
@@ -79,6 +96,34 @@ impl fmt::Display for CalibrationError {
 }
 
 impl CalibrationTable {
+    /// A table from `(raw counts, depth um)` pairs. Fails only if there are more than
+    /// [`MAX_CAL_POINTS`]; call [`CalibrationTable::validate`] before relying on it.
+    pub fn from_points(
+        id: u32,
+        calibrated_at_unix_s: u64,
+        margin_um: u16,
+        points: &[(i32, i32)],
+    ) -> Result<CalibrationTable, TooManyPoints> {
+        let mut table = CalibrationTable {
+            id,
+            calibrated_at_unix_s,
+            margin_um,
+            points: heapless::Vec::new(),
+        };
+        for &(raw, depth_um) in points {
+            table
+                .points
+                .push(CalPoint {
+                    raw: RawCounts(raw),
+                    depth_um,
+                })
+                .map_err(|_| TooManyPoints {
+                    given: points.len(),
+                })?;
+        }
+        Ok(table)
+    }
+
     /// Checks the table is usable: at least two points, strictly increasing, sane margin.
     pub fn validate(&self) -> Result<(), CalibrationError> {
         if self.points.len() < 2 {
@@ -139,27 +184,16 @@ impl CalibrationTable {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    pub(crate) fn table(points: &[(i32, i32)], margin_um: u16) -> CalibrationTable {
-        CalibrationTable {
-            id: 1,
-            calibrated_at_unix_s: 0,
-            margin_um,
-            points: points
-                .iter()
-                .map(|&(raw, depth_um)| CalPoint {
-                    raw: RawCounts(raw),
-                    depth_um,
-                })
-                .collect(),
-        }
+    fn table(points: &[(i32, i32)], margin_um: u16) -> CalibrationTable {
+        CalibrationTable::from_points(1, 0, margin_um, points).unwrap()
     }
 
     /// Arbitrary valid tables: 2..=16 strictly increasing points spanning past the ceiling.
-    pub(crate) fn valid_table() -> impl Strategy<Value = CalibrationTable> {
+    fn valid_table() -> impl Strategy<Value = CalibrationTable> {
         (
             -500i32..500,
             -50i32..50,
@@ -174,6 +208,16 @@ pub(crate) mod tests {
                 }
                 table(&points, margin)
             })
+    }
+
+    #[test]
+    fn from_points_refuses_more_than_fit() {
+        let many: std::vec::Vec<(i32, i32)> = (0..17).map(|i| (i, i)).collect();
+        assert_eq!(
+            CalibrationTable::from_points(1, 0, 0, &many),
+            Err(TooManyPoints { given: 17 })
+        );
+        assert!(CalibrationTable::from_points(1, 0, 0, &many[..16]).is_ok());
     }
 
     #[test]

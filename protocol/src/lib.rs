@@ -23,5 +23,7 @@ pub mod calibration;
 pub mod pen;
 pub mod units;
 
-pub use calibration::{CalPoint, CalibrationError, CalibrationTable, MAX_CAL_POINTS};
+pub use calibration::{
+    CalPoint, CalibrationError, CalibrationTable, TooManyPoints, MAX_CAL_POINTS,
+};
 pub use units::{DepthUm, Micrometres, OverCeiling, RawCounts, StrokeRate, CEILING_UM};

@@ -5,7 +5,7 @@
 //! but leaves a bench calibration something to correct. The table claims a margin that covers
 //! its worst error, so the ceiling policy stays safe with it.
 
-use pen_protocol::{CalPoint, CalibrationTable, RawCounts};
+use pen_protocol::CalibrationTable;
 
 use crate::firmware::{FIRMWARE_MAX_COUNTS, PARK_COUNTS};
 use crate::physics::{PenParams, COUNTS_PER_UM};
@@ -33,24 +33,17 @@ pub fn factory_table(params: &PenParams, seed: u64) -> CalibrationTable {
     let mut raw_points: Vec<i32> = vec![PARK_COUNTS.0];
     raw_points.extend((0..=9).map(|i| i * 100 * COUNTS_PER_UM));
     raw_points.push(FIRMWARE_MAX_COUNTS.0);
-    let points = raw_points
+    let points: Vec<(i32, i32)> = raw_points
         .into_iter()
         .map(|raw| {
             let travel_um = f64::from(raw) / f64::from(COUNTS_PER_UM);
             let measured =
                 params.protrusion_um(travel_um) + zero_error + scale_error * travel_um / 1000.0;
-            CalPoint {
-                raw: RawCounts(raw),
-                depth_um: measured.round() as i32,
-            }
+            (raw, measured.round() as i32)
         })
         .collect();
-    CalibrationTable {
-        id: 0,
-        calibrated_at_unix_s: 0,
-        margin_um: FACTORY_MARGIN_UM,
-        points,
-    }
+    CalibrationTable::from_points(0, 0, FACTORY_MARGIN_UM, &points)
+        .expect("the factory measures 12 points, fewer than a table holds")
 }
 
 #[cfg(test)]
