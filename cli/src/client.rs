@@ -3,14 +3,24 @@
 //! One [`Client`] is one connection. Calls are answered in order; each has a timeout. After a
 //! timeout or a broken frame the connection cannot be trusted to stay in step, so the client
 //! refuses further calls: connect again.
+//!
+//! A treatment session belongs to the connection that opened it and lasts while the
+//! connection sends something at least every `lease_ms`: call [`Client::heartbeat`] on a
+//! timer. When the connection closes (the client exits or crashes), the daemon stops and
+//! retracts the pen.
+//!
+//! After [`Client::subscribe`], events arrive between replies; calls keep them (up to
+//! [`EVENT_BACKLOG`]) for [`Client::next_event`].
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pen_protocol::api::{
-    decode_reply, encode_client_frame, payload_len, ApiError, ClientRequest, DepthSetReport,
-    PenReport, Request, Response, API_VERSION, FRAME_HEADER_LEN,
+    decode_server_frame, encode_client_frame, payload_len, ApiError, ClientRequest, DepthSetReport,
+    EventFrame, PenReport, Request, Response, ServerFrame, SessionInfo, API_VERSION,
+    FRAME_HEADER_LEN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -19,6 +29,9 @@ use tokio::time::timeout;
 /// How long a call may take by default. Setting a depth and waiting for the pen to get
 /// there is the slowest call, well under this.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Events kept while waiting for replies; older ones are dropped and counted.
+pub const EVENT_BACKLOG: usize = 1024;
 
 /// A call failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +68,11 @@ pub enum ClientError {
 /// A connection to `pend`.
 pub struct Client {
     stream: UnixStream,
+    /// Bytes read but not yet made into a frame (so reading is cancel-safe).
+    inbox: Vec<u8>,
+    events: VecDeque<EventFrame>,
+    /// Events dropped from a full backlog, not yet reported.
+    missed: u64,
     next_id: u32,
     call_timeout: Duration,
     broken: bool,
@@ -73,6 +91,9 @@ impl Client {
                 })?;
         Ok(Client {
             stream,
+            inbox: Vec::new(),
+            events: VecDeque::new(),
+            missed: 0,
             next_id: 1,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             broken: false,
@@ -114,33 +135,165 @@ impl Client {
             .write_all(&frame)
             .await
             .map_err(ClientError::Connection)?;
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        self.stream
-            .read_exact(&mut header)
-            .await
-            .map_err(ClientError::Connection)?;
-        let len = payload_len(header).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let mut payload = vec![0u8; len];
-        self.stream
-            .read_exact(&mut payload)
-            .await
-            .map_err(ClientError::Connection)?;
-        let reply = decode_reply(&payload).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if reply.id == 0 {
-            // The daemon could not read our request and closes the connection.
-            self.broken = true;
-            return Err(match reply.result {
-                Err(error) => ClientError::Api(error),
-                Ok(_) => ClientError::Protocol("success reply with id 0".into()),
-            });
+        loop {
+            let reply = match self.read_frame().await? {
+                ServerFrame::Event(event) => {
+                    self.keep_event(event);
+                    continue;
+                }
+                ServerFrame::Reply(reply) => reply,
+            };
+            if reply.id == 0 {
+                // The daemon could not read our request and closes the connection.
+                self.broken = true;
+                return Err(match reply.result {
+                    Err(error) => ClientError::Api(error),
+                    Ok(_) => ClientError::Protocol("success reply with id 0".into()),
+                });
+            }
+            if reply.id != request.id {
+                return Err(ClientError::Protocol(format!(
+                    "reply to request {} while waiting for {}",
+                    reply.id, request.id
+                )));
+            }
+            return reply.result.map_err(ClientError::Api);
         }
-        if reply.id != request.id {
-            return Err(ClientError::Protocol(format!(
-                "reply to request {} while waiting for {}",
-                reply.id, request.id
-            )));
+    }
+
+    fn keep_event(&mut self, event: EventFrame) {
+        if self.events.len() >= EVENT_BACKLOG {
+            self.events.pop_front();
+            self.missed += 1;
         }
-        reply.result.map_err(ClientError::Api)
+        self.events.push_back(event);
+    }
+
+    /// Reads one frame. Cancel-safe: bytes already read stay in `inbox`.
+    async fn read_frame(&mut self) -> Result<ServerFrame, ClientError> {
+        loop {
+            if self.inbox.len() >= FRAME_HEADER_LEN {
+                let header: [u8; FRAME_HEADER_LEN] = self.inbox[..FRAME_HEADER_LEN]
+                    .try_into()
+                    .expect("header length");
+                let len = payload_len(header).map_err(|e| ClientError::Protocol(e.to_string()))?;
+                if self.inbox.len() >= FRAME_HEADER_LEN + len {
+                    let frame: Vec<u8> = self.inbox.drain(..FRAME_HEADER_LEN + len).collect();
+                    return decode_server_frame(&frame[FRAME_HEADER_LEN..])
+                        .map_err(|e| ClientError::Protocol(e.to_string()));
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .await
+                .map_err(ClientError::Connection)?;
+            if n == 0 {
+                return Err(ClientError::Connection(io::ErrorKind::UnexpectedEof.into()));
+            }
+            self.inbox.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next event (after [`Client::subscribe`]). Waits as long as it takes; cancel-safe,
+    /// so it can sit in a `select!` beside a heartbeat timer.
+    pub async fn next_event(&mut self) -> Result<EventFrame, ClientError> {
+        if self.broken {
+            return Err(ClientError::Broken);
+        }
+        if self.missed > 0 {
+            let count = std::mem::take(&mut self.missed);
+            return Ok(EventFrame::Missed { count });
+        }
+        if let Some(event) = self.events.pop_front() {
+            return Ok(event);
+        }
+        match self.read_frame().await {
+            Ok(ServerFrame::Event(event)) => Ok(event),
+            Ok(ServerFrame::Reply(reply)) => {
+                self.broken = true;
+                Err(ClientError::Protocol(format!(
+                    "reply {} arrived with no request waiting",
+                    reply.id
+                )))
+            }
+            Err(error) => {
+                self.broken = true;
+                Err(error)
+            }
+        }
+    }
+
+    /// Asks for events on this connection from now on.
+    pub async fn subscribe(&mut self) -> Result<(), ClientError> {
+        self.expect_done(Request::Subscribe).await
+    }
+
+    /// Takes the treatment session on a pen, waiting in line up to `wait` if another client
+    /// holds it. Keep it with [`Client::heartbeat`] more often than `lease_ms`.
+    pub async fn open_session(
+        &mut self,
+        pen: &str,
+        client_name: &str,
+        wait: Duration,
+    ) -> Result<SessionInfo, ClientError> {
+        let request = Request::OpenSession {
+            pen: pen.into(),
+            client_name: client_name.into(),
+            wait_ms: wait.as_millis().min(u32::MAX.into()) as u32,
+        };
+        let previous = self.call_timeout;
+        self.call_timeout = previous + wait;
+        let result = self.call(request).await;
+        self.call_timeout = previous;
+        match result? {
+            Response::SessionOpened(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Keeps this connection's sessions alive.
+    pub async fn heartbeat(&mut self) -> Result<(), ClientError> {
+        self.expect_done(Request::Heartbeat).await
+    }
+
+    /// Ends the session on a pen: the daemon stops and retracts it.
+    pub async fn close_session(&mut self, pen: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::CloseSession { pen: pen.into() })
+            .await
+    }
+
+    /// Starts needling at `strokes_per_s` (needs the session).
+    pub async fn start_needling(
+        &mut self,
+        pen: &str,
+        strokes_per_s: u16,
+    ) -> Result<(), ClientError> {
+        self.expect_done(Request::StartNeedling {
+            pen: pen.into(),
+            strokes_per_s,
+        })
+        .await
+    }
+
+    /// Stops needling (needs the session).
+    pub async fn stop_needling(&mut self, pen: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::StopNeedling { pen: pen.into() })
+            .await
+    }
+
+    /// Makes the pen blink and buzz so people can tell which one it is.
+    pub async fn identify(&mut self, pen: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::Identify { pen: pen.into() })
+            .await
+    }
+
+    async fn expect_done(&mut self, request: Request) -> Result<(), ClientError> {
+        match self.call(request).await? {
+            Response::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Checks the daemon speaks this client's API version; returns the daemon's version.
@@ -167,13 +320,14 @@ impl Client {
     /// One pen's status; `pen` is a serial or a unique prefix of one.
     pub async fn pen_status(&mut self, pen: &str) -> Result<PenReport, ClientError> {
         match self.call(Request::PenStatus { pen: pen.into() }).await? {
-            Response::PenStatus(report) => Ok(report),
+            Response::PenStatus(report) => Ok(*report),
             other => Err(unexpected(other)),
         }
     }
 
-    /// Sets a pen's depth in micrometres. With `wait`, returns once the pen reports the
-    /// position reached. Refusals come back as [`ClientError::Api`] with a safety kind.
+    /// Sets a pen's depth in micrometres (needs the session). With `wait`, returns once the
+    /// pen reports the position reached. Refusals come back as [`ClientError::Api`] with a
+    /// safety kind.
     pub async fn set_depth(
         &mut self,
         pen: &str,

@@ -57,7 +57,16 @@ async fn script(socket: &std::path::Path) -> Result<(), ClientError> {
         return Ok(());
     };
 
-    println!("\n$ penctl depth set {pen} 0.5mm");
+    println!("\n$ penctl session {pen}     # a treatment session: the pen is ours until it ends");
+    let info = client
+        .open_session(&pen, "penctl demo", Duration::ZERO)
+        .await?;
+    println!(
+        "session open on {pen}; pend retracts the pen if this client goes quiet for {} ms",
+        info.lease_ms
+    );
+
+    println!("> set 0.5mm");
     let done = client.set_depth(&pen, um("0.5mm"), true).await?;
     print!("{}", output::depth_set(&done));
     let status = client.pen_status(&pen).await?;
@@ -68,12 +77,19 @@ async fn script(socket: &std::path::Path) -> Result<(), ClientError> {
         );
     }
 
+    println!("> start 120");
+    client.start_needling(&pen, 120).await?;
+    println!("needling at 120 strokes/s");
+
     for attempt in ["1.2mm", "1.001mm"] {
-        println!("\n$ penctl depth set {pen} {attempt}");
+        println!("> set {attempt}");
         match client.set_depth(&pen, um(attempt), true).await {
-            Err(ClientError::Api(ApiError { kind, message })) if kind.is_safety_refusal() => {
+            Err(ClientError::Api(ApiError { kind, message, .. })) if kind.is_safety_refusal() => {
                 println!("{message}");
-                println!("  (exit code {} = safety refusal)", exit::SAFETY_REFUSAL);
+                println!(
+                    "  (penctl exits with code {} = safety refusal)",
+                    exit::SAFETY_REFUSAL
+                );
             }
             Ok(done) => {
                 // Would be a bug in the policy: say so loudly.
@@ -85,9 +101,15 @@ async fn script(socket: &std::path::Path) -> Result<(), ClientError> {
         }
     }
 
-    println!("\n$ penctl status {pen}");
+    println!("> stop");
+    client.stop_needling(&pen).await?;
+    println!("needling stopped");
+    println!("> status");
     let status = client.pen_status(&pen).await?;
     print!("{}", output::pen_status(&status));
+    println!("> close");
+    client.close_session(&pen).await?;
+    println!("session closed; {pen} retracted");
     Ok(())
 }
 

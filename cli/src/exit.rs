@@ -17,6 +17,8 @@ pub const SAFETY_REFUSAL: u8 = 3;
 pub const DAEMON_UNREACHABLE: u8 = 4;
 /// No pen, or more than one, matches the name given.
 pub const NO_SUCH_PEN: u8 = 5;
+/// The pen cannot be used now: it has readiness problems, or another client holds it.
+pub const PEN_NOT_AVAILABLE: u8 = 6;
 
 /// The exit code for a failed call.
 pub fn code_for(error: &ClientError) -> u8 {
@@ -27,6 +29,14 @@ pub fn code_for(error: &ClientError) -> u8 {
             if matches!(api.kind, ErrorKind::NoSuchPen | ErrorKind::AmbiguousPen) =>
         {
             NO_SUCH_PEN
+        }
+        ClientError::Api(api)
+            if matches!(
+                api.kind,
+                ErrorKind::PenNotReady | ErrorKind::PenInUse | ErrorKind::PenUnavailable
+            ) =>
+        {
+            PEN_NOT_AVAILABLE
         }
         _ => FAILURE,
     }

@@ -2,9 +2,11 @@
 
 mod demo;
 mod output;
+mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use pen_protocol::api::ApiError;
@@ -20,9 +22,10 @@ Exit codes:
   3  safety refusal (over the 1.000 mm ceiling, not calibrated, outside the calibrated
      range, or the pen firmware's own limit)
   4  pend not reachable
-  5  no pen, or more than one, matches the name given";
+  5  no pen, or more than one, matches the name given
+  6  the pen cannot be used now: it has readiness problems, or another client holds it";
 
-/// Talk to pend, the pen daemon: list pens, read their status, set needle depth.
+/// Talk to pend, the pen daemon: list pens, read their status, hold treatment sessions.
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXIT_CODES)]
 struct Cli {
@@ -40,7 +43,7 @@ struct Cli {
 enum Command {
     /// List the pens pend knows
     List,
-    /// Show one pen's status
+    /// Show one pen's status, with what stops it being used right now
     Status {
         /// Serial number, or a unique prefix of one
         pen: String,
@@ -48,6 +51,30 @@ enum Command {
     /// Needle depth
     #[command(subcommand)]
     Depth(DepthCommand),
+    /// Hold a treatment session and run commands in it, typed or piped, one per line:
+    /// set DEPTH, start RATE, stop, status, identify, sleep MS, close.
+    /// The pen is stopped and retracted when the session ends.
+    Session {
+        /// Serial number, or a unique prefix of one
+        pen: String,
+        /// Name shown to other clients while the session is held
+        #[arg(long, default_value = "penctl session")]
+        name: String,
+        /// If another client holds the pen, wait this many seconds for it
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
+    },
+    /// Print events as they happen (pens, sessions, depth, needling, faults)
+    Watch {
+        /// Stop after this many events
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
+    /// Make a pen blink and buzz, to tell which one it is
+    Identify {
+        /// Serial number, or a unique prefix of one
+        pen: String,
+    },
     /// Run pend with simulated pens in this process and walk through a short session
     Demo {
         /// How many simulated pens
@@ -58,16 +85,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DepthCommand {
-    /// Set the needle depth; refused (never clamped) over the ceiling
+    /// Set the needle depth once: opens a session, sets the depth, waits until it is
+    /// reached, closes the session (which retracts the pen). Refused (never clamped) over
+    /// the ceiling. For treatments, use `penctl session`.
     Set {
         /// Serial number, or a unique prefix of one
         pen: String,
         /// Depth: 0.5mm, 500um, or 0.5 (millimetres)
         #[arg(value_parser = depth_arg)]
         depth: u32,
-        /// Return once the move has started instead of once the pen reports it reached
-        #[arg(long)]
-        no_wait: bool,
     },
 }
 
@@ -95,7 +121,18 @@ async fn run(cli: Cli) -> u8 {
         return demo::run(pens).await;
     }
     let socket = socket_path(cli.socket.clone());
-    match command(&cli, &socket).await {
+    let mut client = match Client::connect(&socket).await {
+        Ok(client) => client,
+        Err(error) => {
+            report_error(&error, cli.json);
+            return exit::code_for(&error);
+        }
+    };
+    if let Command::Session { pen, name, wait } = &cli.command {
+        let wait = Duration::from_secs(*wait);
+        return session::run(&mut client, pen, name, wait, cli.json).await;
+    }
+    match command(&cli, &mut client).await {
         Ok(()) => exit::OK,
         Err(error) => {
             report_error(&error, cli.json);
@@ -104,8 +141,7 @@ async fn run(cli: Cli) -> u8 {
     }
 }
 
-async fn command(cli: &Cli, socket: &std::path::Path) -> Result<(), ClientError> {
-    let mut client = Client::connect(socket).await?;
+async fn command(cli: &Cli, client: &mut Client) -> Result<(), ClientError> {
     match &cli.command {
         Command::List => {
             let pens = client.list_pens().await?;
@@ -115,15 +151,48 @@ async fn command(cli: &Cli, socket: &std::path::Path) -> Result<(), ClientError>
             let report = client.pen_status(pen).await?;
             print_as(cli.json, &report, || output::pen_status(&report));
         }
-        Command::Depth(DepthCommand::Set {
-            pen,
-            depth,
-            no_wait,
-        }) => {
-            let report = client.set_depth(pen, *depth, !no_wait).await?;
-            print_as(cli.json, &report, || output::depth_set(&report));
+        Command::Depth(DepthCommand::Set { pen, depth }) => {
+            let info = client
+                .open_session(pen, "penctl depth set", Duration::ZERO)
+                .await?;
+            let result = client.set_depth(&info.serial, *depth, true).await;
+            // Close whatever happened: the pen retracts either way.
+            let closed = client.close_session(&info.serial).await;
+            let report = result?;
+            closed?;
+            print_as(cli.json, &report, || {
+                format!(
+                    "{}session closed; {} retracted\n",
+                    output::depth_set(&report),
+                    report.serial
+                )
+            });
         }
-        Command::Demo { .. } => unreachable!("handled before connecting"),
+        Command::Watch { count } => {
+            client.subscribe().await?;
+            let mut seen = 0u64;
+            while count.is_none_or(|limit| seen < limit) {
+                let event = client.next_event().await?;
+                if cli.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&event).expect("events serialise")
+                    );
+                } else {
+                    print!("{}", output::event(&event));
+                }
+                seen += 1;
+            }
+        }
+        Command::Identify { pen } => {
+            client.identify(pen).await?;
+            if !cli.json {
+                println!("{pen} is blinking and buzzing for a few seconds");
+            } else {
+                println!("{}", serde_json::json!({"identifying": pen}));
+            }
+        }
+        Command::Session { .. } | Command::Demo { .. } => unreachable!("handled in run"),
     }
     Ok(())
 }
@@ -140,39 +209,37 @@ fn print_as<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String)
 }
 
 #[derive(Serialize)]
-struct JsonError<'a> {
-    error: JsonErrorBody<'a>,
-}
-
-#[derive(Serialize)]
 struct JsonErrorBody<'a> {
     kind: String,
     message: &'a str,
+    problems: &'a [pen_protocol::api::Problem],
     exit_code: u8,
 }
 
-fn report_error(error: &ClientError, json: bool) {
+/// An error as `--json` prints it.
+fn json_error(error: &ClientError) -> serde_json::Value {
     let message = error.to_string();
-    if !json {
-        eprintln!("penctl: {message}");
-        return;
+    let (kind, problems) = match error {
+        ClientError::Api(ApiError { kind, problems, .. }) => (format!("{kind:?}"), &problems[..]),
+        ClientError::Unreachable { .. } => ("DaemonUnreachable".into(), &[][..]),
+        ClientError::Connection(_) | ClientError::Broken => ("ConnectionLost".into(), &[][..]),
+        ClientError::Protocol(_) => ("Protocol".into(), &[][..]),
+        ClientError::Timeout(_) => ("Timeout".into(), &[][..]),
+    };
+    serde_json::to_value(JsonErrorBody {
+        kind,
+        message: &message,
+        problems,
+        exit_code: exit::code_for(error),
+    })
+    .expect("errors serialise")
+}
+
+/// Prints an error: words on stderr, or `{"error": ...}` on stdout with `--json`.
+fn report_error(error: &ClientError, json: bool) {
+    if json {
+        println!("{}", serde_json::json!({ "error": json_error(error) }));
+    } else {
+        eprintln!("penctl: {error}");
     }
-    let kind = match error {
-        ClientError::Api(ApiError { kind, .. }) => format!("{kind:?}"),
-        ClientError::Unreachable { .. } => "DaemonUnreachable".into(),
-        ClientError::Connection(_) | ClientError::Broken => "ConnectionLost".into(),
-        ClientError::Protocol(_) => "Protocol".into(),
-        ClientError::Timeout(_) => "Timeout".into(),
-    };
-    let body = JsonError {
-        error: JsonErrorBody {
-            kind,
-            message: &message,
-            exit_code: exit::code_for(error),
-        },
-    };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&body).expect("strings serialise to JSON")
-    );
 }

@@ -1,6 +1,6 @@
 //! How `penctl` prints things for people.
 
-use pen_protocol::api::{CalibrationSummary, DepthSetReport, PenReport};
+use pen_protocol::api::{CalibrationSummary, DepthSetReport, Event, EventFrame, PenReport};
 use pen_protocol::Micrometres;
 
 /// A depth in micrometres, signed, as `0.500 mm` / `-0.100 mm`.
@@ -81,6 +81,23 @@ pub fn pen_status(p: &PenReport) -> String {
     let mut field = |name: &str, value: String| out.push_str(&format!("{name:<14}{value}\n"));
     field("serial", p.serial.clone());
     field("state", p.state.to_string());
+    if p.problems.is_empty() {
+        field("ready", "yes".into());
+    } else {
+        for (i, problem) in p.problems.iter().enumerate() {
+            field(
+                if i == 0 { "not ready" } else { "" },
+                problem.message.clone(),
+            );
+        }
+    }
+    field(
+        "session",
+        p.session
+            .as_ref()
+            .map(|h| format!("held by {h}"))
+            .unwrap_or_else(|| "free".into()),
+    );
     field("model", p.model.clone());
     field("firmware", p.firmware_version.clone());
     field("link", p.link.clone());
@@ -100,6 +117,12 @@ pub fn pen_status(p: &PenReport) -> String {
             .map(|d| d.to_string())
             .unwrap_or_else(|| "none".into()),
     );
+    field(
+        "needling",
+        p.needling
+            .map(|rate| format!("{rate} strokes/s"))
+            .unwrap_or_else(|| "off".into()),
+    );
     field("calibration", calibration(&p.calibration));
     if let Some(c) = &p.calibration {
         field(
@@ -111,8 +134,15 @@ pub fn pen_status(p: &PenReport) -> String {
         field(
             "sim truth",
             format!(
-                "{:.1} um protrusion (deepest so far {:.1} um)",
-                sim.true_protrusion_um, sim.max_true_protrusion_um
+                "{:.1} um protrusion (deepest so far {:.1} um){}{}",
+                sim.true_protrusion_um,
+                sim.max_true_protrusion_um,
+                if sim.needling { ", needling" } else { "" },
+                if sim.identifying {
+                    ", LED blinking"
+                } else {
+                    ""
+                },
             ),
         );
     }
@@ -128,4 +158,30 @@ pub fn depth_set(r: &DepthSetReport) -> String {
         r.target_counts,
         if r.reached { ", reached" } else { ", moving" }
     )
+}
+
+/// One line per event, for `penctl watch`.
+pub fn event(frame: &EventFrame) -> String {
+    let event = match frame {
+        EventFrame::Missed { count } => {
+            return format!("(missed {count} events: this watcher fell behind)\n")
+        }
+        EventFrame::Event(event) => event,
+    };
+    let text = match event {
+        Event::PenConnected { .. } => "connected, ready".to_string(),
+        Event::PenDisconnected { .. } => "disconnected".to_string(),
+        Event::SessionOpened { client_name, .. } => format!("session opened by {client_name:?}"),
+        Event::SessionClosed { reason, .. } => format!("session closed: {reason}"),
+        Event::DepthReached { depth, .. } => format!("depth {depth} reached"),
+        Event::NeedlingStarted { strokes_per_s, .. } => {
+            format!("needling started, {strokes_per_s} strokes/s")
+        }
+        Event::NeedlingStopped { .. } => "needling stopped".to_string(),
+        Event::Fault { reason, .. } => format!("FAULT: {reason}"),
+        Event::CalibrationProgress { step, percent, .. } => {
+            format!("calibration {percent}%: {step}")
+        }
+    };
+    format!("{}  {text}\n", event.serial())
 }

@@ -53,51 +53,85 @@ fn list_shows_both_simulated_pens_ready() {
     }
 }
 
+/// Runs `penctl --json session PEN` with `commands` piped in; returns the JSON lines and the
+/// exit code.
+fn session(pend: &Pend, pen: &str, commands: &str) -> (Vec<Value>, u8) {
+    let output = pend.penctl_with_input(&["--json", "session", pen], commands);
+    let lines = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    (lines, code(&output))
+}
+
+/// The results of the session's commands named `command`, in order.
+fn results<'a>(lines: &'a [Value], command: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["command"] == command).collect()
+}
+
 #[test]
 fn half_a_millimetre_is_set_and_reached_within_the_factory_table_error() {
     let pend = Pend::start(2);
-    let output = pend.penctl(&["depth", "set", "SIM-0001", "0.5mm"]);
-    assert_eq!(code(&output), exit::OK, "{}", stderr(&output));
-    assert!(stdout(&output).contains("0.500 mm"), "{}", stdout(&output));
-
-    let (truth, _) = sim_truth(&pend, "SIM-0001");
+    let (lines, exit_code) = session(&pend, "SIM-0001", "set 0.5mm\nstatus\n");
+    assert_eq!(exit_code, exit::OK, "{lines:?}");
+    let set = results(&lines, "set 0.5mm")[0];
+    assert_eq!(set["ok"]["depth"], 500);
+    assert_eq!(set["ok"]["reached"], true);
+    let status = &results(&lines, "status")[0]["ok"];
+    let truth = status["sim"]["true_protrusion_um"].as_f64().unwrap();
     assert!(
         (truth - 500.0).abs() <= FACTORY_TABLE_MAX_ERROR_UM,
         "true protrusion {truth} um for a 500 um setpoint"
     );
-    let status = json(&pend, &["status", "SIM-0001"]);
     assert_eq!(status["setpoint"], 500);
-    // The other pen was not touched: still parked behind the cartridge face.
-    let (other, _) = sim_truth(&pend, "SIM-0002");
-    assert!(other < 0.0, "SIM-0002 protrudes {other} um");
+    // The session ended with the input: the pen is retracted again.
+    let (after, _) = sim_truth(&pend, "SIM-0001");
+    assert!(after < 0.0, "SIM-0001 still protrudes {after} um");
+    // The other pen was never touched.
+    let (other, deepest) = sim_truth(&pend, "SIM-0002");
+    assert!(
+        other < 0.0 && deepest < 0.0,
+        "SIM-0002 moved to {deepest} um"
+    );
 }
 
 #[test]
 fn depths_over_the_ceiling_are_refused_with_the_safety_code_and_nothing_moves() {
     let pend = Pend::start(2);
-    assert_eq!(
-        code(&pend.penctl(&["depth", "set", "SIM-0001", "0.5mm"])),
-        exit::OK
-    );
-    let (before, _) = sim_truth(&pend, "SIM-0001");
-    for depth in ["1.001mm", "1.2mm", "1001um", "4294967.295mm"] {
-        let output = pend.penctl(&["depth", "set", "SIM-0001", depth]);
-        assert_eq!(
-            code(&output),
-            exit::SAFETY_REFUSAL,
-            "{depth}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains("1.000 mm ceiling"),
-            "{depth}: {}",
-            stderr(&output)
-        );
+    let over = ["1.001mm", "1.2mm", "1001um", "4294967.295mm"];
+    let mut script = String::from("set 0.5mm\nstatus\n");
+    for depth in over {
+        script.push_str(&format!("set {depth}\n"));
     }
-    let (after, deepest) = sim_truth(&pend, "SIM-0001");
-    assert_eq!(before, after, "the pen moved on a refused setpoint");
+    script.push_str("status\n");
+    let (lines, exit_code) = session(&pend, "SIM-0001", &script);
+    assert_eq!(exit_code, exit::SAFETY_REFUSAL, "{lines:?}");
+    for depth in over {
+        let error = &results(&lines, &format!("set {depth}"))[0]["error"];
+        assert_eq!(error["kind"], "OverCeiling", "{depth}");
+        assert_eq!(error["exit_code"], exit::SAFETY_REFUSAL);
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("1.000 mm ceiling"), "{depth}: {message}");
+    }
+    let statuses = results(&lines, "status");
+    let truth = |i: usize| {
+        statuses[i]["ok"]["sim"]["true_protrusion_um"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(truth(0), truth(1), "the pen moved on a refused setpoint");
+    assert_eq!(statuses[1]["ok"]["setpoint"], 500);
+    let (_, deepest) = sim_truth(&pend, "SIM-0001");
     assert!(deepest <= 1000.0, "the needle reached {deepest} um");
-    assert_eq!(json(&pend, &["status", "SIM-0001"])["setpoint"], 500);
+
+    // The one-shot command refuses the same way.
+    let output = pend.penctl(&["depth", "set", "SIM-0001", "1.2mm"]);
+    assert_eq!(code(&output), exit::SAFETY_REFUSAL);
+    assert!(
+        stderr(&output).contains("1.000 mm ceiling"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -124,6 +158,24 @@ fn between_the_usable_and_the_hard_ceiling_is_refused_too() {
 }
 
 #[test]
+fn a_one_shot_depth_set_reaches_the_depth_then_retracts() {
+    let pend = Pend::start(1);
+    let output = pend.penctl(&["depth", "set", "SIM-0001", "0.25mm"]);
+    assert_eq!(code(&output), exit::OK, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("depth set to 0.250 mm") && text.contains("retracted"),
+        "{text}"
+    );
+    let (now, deepest) = sim_truth(&pend, "SIM-0001");
+    assert!(now < 0.0, "still protruding {now} um");
+    assert!(
+        (deepest - 250.0).abs() <= FACTORY_TABLE_MAX_ERROR_UM,
+        "{deepest}"
+    );
+}
+
+#[test]
 fn unknown_and_ambiguous_pens_are_clear_errors() {
     let pend = Pend::start(2);
     let output = pend.penctl(&["depth", "set", "NOPE", "0.5mm"]);
@@ -139,7 +191,7 @@ fn unknown_and_ambiguous_pens_are_clear_errors() {
     // A unique prefix is enough.
     let output = pend.penctl(&["status", "SIM-0002"]);
     assert_eq!(code(&output), exit::OK);
-    let output = pend.penctl(&["depth", "set", "SIM-00", "0.2mm"]);
+    let output = pend.penctl(&["session", "SIM-00"]);
     assert_eq!(code(&output), exit::NO_SUCH_PEN);
 }
 
@@ -201,17 +253,23 @@ fn the_demo_runs_and_shows_the_refusal() {
 }
 
 #[test]
-fn heartbeats_keep_an_idle_pen_at_its_depth() {
-    // The pen's watchdog retracts after 500 ms without a valid frame; pend's heartbeats must
-    // keep a pen that nobody is commanding exactly where it was put.
+fn heartbeats_keep_a_held_pen_at_its_depth() {
+    // Two heartbeats at work: penctl's keep the session (lease 1.5 s) through a 2 s pause,
+    // and pend's keep the pen's 500 ms watchdog from retracting it.
     let pend = Pend::start(1);
-    assert_eq!(
-        code(&pend.penctl(&["depth", "set", "SIM-0001", "0.3mm"])),
-        exit::OK
+    let (lines, exit_code) = session(&pend, "SIM-0001", "set 0.3mm\nstatus\nsleep 2000\nstatus\n");
+    assert_eq!(exit_code, exit::OK, "{lines:?}");
+    let statuses = results(&lines, "status");
+    let truth = |i: usize| {
+        statuses[i]["ok"]["sim"]["true_protrusion_um"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(truth(0) > 250.0, "not at depth: {}", truth(0));
+    assert_eq!(truth(0), truth(1), "the held pen moved while idle");
+    assert!(
+        statuses[1]["ok"]["session"].is_object(),
+        "the session lapsed"
     );
-    let (before, _) = sim_truth(&pend, "SIM-0001");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let (after, _) = sim_truth(&pend, "SIM-0001");
-    assert_eq!(before, after, "the idle pen moved");
     assert!(!pend.log().contains("watchdog expired"), "{}", pend.log());
 }

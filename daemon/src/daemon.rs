@@ -16,6 +16,10 @@ use crate::link::sim::{sim_serial, SimLink};
 use crate::registry::Registry;
 use crate::server::{serve, ServerConfig};
 use crate::session::SessionConfig;
+use crate::wire::Postcard;
+
+/// How long ago simulated pens were calibrated at the factory.
+pub const SIM_FACTORY_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Everything `pend` needs to run.
 #[derive(Debug, Clone)]
@@ -86,10 +90,13 @@ impl Daemon {
     /// serving. When this returns, clients can connect.
     pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
         let registry = Arc::new(Registry::new(config.session.clone()));
+        // Simulated pens left the factory a month ago.
+        let made = config.session.calibration_clock().now_unix_s - SIM_FACTORY_AGE.as_secs();
         for index in 0..config.sim_pens {
             registry.attach(SimLink::spawn(SimPenConfig {
                 serial: sim_serial(index),
                 seed: index as u64 + 1,
+                factory_calibrated_at_unix_s: made,
             }));
         }
         if config.sim_pens == 0 {
@@ -101,6 +108,7 @@ impl Daemon {
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn(serve(
             listener,
+            Postcard,
             registry.clone(),
             config.server.clone(),
             stopped,

@@ -4,9 +4,10 @@
 //! - [`policy`]: the ceiling policy, pure.
 //! - [`pen_conn`]: the host side of the pen protocol, sans-IO (sequence numbers, timeouts).
 //! - [`link`]: transports to pens ([`link::PenLink`]); [`link::sim`] runs simulated pens.
-//! - [`session`]: one task per pen.
+//! - [`readiness`]: what stops clinical use of a pen right now, pure.
+//! - [`session`]: one task per pen; treatment sessions ([`session::lease`]).
 //! - [`registry`]: the pens by serial.
-//! - [`server`]: the Unix socket API.
+//! - [`server`]: the Unix socket API; [`wire`]: its encodings.
 //! - [`daemon`]: start-up and shutdown.
 #![warn(missing_docs)]
 
@@ -15,9 +16,11 @@ pub mod link;
 pub mod paths;
 pub mod pen_conn;
 pub mod policy;
+pub mod readiness;
 mod refusal;
 pub mod registry;
 pub mod server;
 pub mod session;
+pub mod wire;
 
 pub use daemon::{Daemon, DaemonConfig, StartError};

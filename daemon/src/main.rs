@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use pend::paths::{socket_path, SOCKET_ENV};
@@ -21,6 +22,9 @@ struct Args {
     /// Attach N simulated pens (serials SIM-0001, SIM-0002, ...; the same on every run)
     #[arg(long, value_name = "N", default_value_t = 0)]
     sim: usize,
+    /// Calibrations older than this many days get no depth until the pen is recalibrated
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    max_calibration_age_days: u64,
     /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: String,
@@ -56,7 +60,9 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = DaemonConfig::new(socket_path(args.socket), args.sim);
+    let mut config = DaemonConfig::new(socket_path(args.socket), args.sim);
+    config.session.max_calibration_age =
+        Duration::from_secs(args.max_calibration_age_days.saturating_mul(24 * 60 * 60));
     let daemon = match Daemon::start(config).await {
         Ok(daemon) => daemon,
         Err(e) => {

@@ -5,7 +5,8 @@
 //!
 //! A setpoint is refused, never clamped, when:
 //! 1. it is over the hard ceiling ([`CEILING_UM`]);
-//! 2. the pen holds no calibration, or one that fails validation;
+//! 2. the pen holds no calibration, or one that fails validation, or one that is older than
+//!    allowed (or of unknown date);
 //! 3. it is over the calibration's usable ceiling (hard ceiling minus the table's margin);
 //! 4. it lies outside the span the calibration measured (no extrapolation);
 //! 5. the raw position it maps to reads back, through the same table, above the usable
@@ -16,6 +17,36 @@ use std::fmt;
 use pen_protocol::{
     CalibrationError, CalibrationTable, DepthUm, Micrometres, RawCounts, CEILING_UM,
 };
+
+/// What the policy needs to know about time: the wall-clock date (read at the edge and
+/// passed in) and how old a calibration may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalibrationClock {
+    /// Now, in seconds since the Unix epoch.
+    pub now_unix_s: u64,
+    /// The oldest a calibration may be, in seconds.
+    pub max_age_s: u64,
+}
+
+const DAY_S: u64 = 24 * 60 * 60;
+
+/// Checks a calibration's date: refused when unknown (0) or older than allowed.
+pub fn check_calibration_age(
+    calibrated_at_unix_s: u64,
+    clock: CalibrationClock,
+) -> Result<(), Refusal> {
+    if calibrated_at_unix_s == 0 {
+        return Err(Refusal::CalibrationDateUnknown);
+    }
+    let age_s = clock.now_unix_s.saturating_sub(calibrated_at_unix_s);
+    if age_s > clock.max_age_s {
+        return Err(Refusal::CalibrationExpired {
+            age_days: age_s / DAY_S,
+            max_days: clock.max_age_s / DAY_S,
+        });
+    }
+    Ok(())
+}
 
 /// A setpoint the policy accepted: the depth asked for, unchanged, and the raw position it
 /// maps to.
@@ -49,6 +80,15 @@ pub enum Refusal {
     NotCalibrated,
     /// The pen's calibration table fails validation.
     InvalidCalibration(CalibrationError),
+    /// The calibration carries no date, so its age cannot be checked.
+    CalibrationDateUnknown,
+    /// The calibration is older than allowed.
+    CalibrationExpired {
+        /// Its age, whole days.
+        age_days: u64,
+        /// The most allowed, whole days.
+        max_days: u64,
+    },
     /// Over the hard ceiling minus the calibration's margin.
     OverUsableCeiling {
         /// What was asked for, micrometres.
@@ -94,6 +134,14 @@ impl fmt::Display for Refusal {
                 f,
                 "refused: the pen's calibration is unusable ({why}); recalibrate it on the bench"
             ),
+            Refusal::CalibrationDateUnknown => write!(
+                f,
+                "refused: the pen's calibration carries no date, so it cannot be trusted; recalibrate it on the bench"
+            ),
+            Refusal::CalibrationExpired { age_days, max_days } => write!(
+                f,
+                "refused: the pen's calibration is {age_days} days old, more than the {max_days} days allowed; recalibrate it on the bench"
+            ),
             Refusal::OverUsableCeiling {
                 requested_um,
                 usable_um,
@@ -125,15 +173,18 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Decides whether `requested_um` may be sent to a pen holding `calibration`.
+/// Decides whether `requested_um` may be sent to a pen holding `calibration`, at the date
+/// and age limit `clock` gives.
 pub fn approve_setpoint(
     requested_um: u32,
     calibration: Option<&CalibrationTable>,
+    clock: CalibrationClock,
 ) -> Result<ApprovedSetpoint, Refusal> {
     let depth =
         DepthUm::new(requested_um).map_err(|_| Refusal::OverHardCeiling { requested_um })?;
     let table = calibration.ok_or(Refusal::NotCalibrated)?;
     table.validate().map_err(Refusal::InvalidCalibration)?;
+    check_calibration_age(table.calibrated_at_unix_s, clock)?;
     let usable_um = table.usable_ceiling_um();
     if depth.um() > usable_um {
         return Err(Refusal::OverUsableCeiling {
@@ -166,8 +217,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Tables made on day 1000; the clock says day 1010 and allows a year.
+    const MADE: u64 = 1000 * DAY_S;
+    const CLOCK: CalibrationClock = CalibrationClock {
+        now_unix_s: MADE + 10 * DAY_S,
+        max_age_s: 365 * DAY_S,
+    };
+
     fn table(points: &[(i32, i32)], margin_um: u16) -> CalibrationTable {
-        CalibrationTable::from_points(1, 0, margin_um, points).unwrap()
+        CalibrationTable::from_points(1, MADE, margin_um, points).unwrap()
+    }
+
+    fn approve(
+        requested_um: u32,
+        table: Option<&CalibrationTable>,
+    ) -> Result<ApprovedSetpoint, Refusal> {
+        approve_setpoint(requested_um, table, CLOCK)
     }
 
     fn linear() -> CalibrationTable {
@@ -176,7 +241,7 @@ mod tests {
 
     #[test]
     fn accepts_a_depth_under_the_usable_ceiling_unchanged() {
-        let approved = approve_setpoint(500, Some(&linear())).unwrap();
+        let approved = approve(500, Some(&linear())).unwrap();
         assert_eq!(approved.depth().um(), 500);
         assert_eq!(approved.target(), RawCounts(2000));
     }
@@ -184,7 +249,7 @@ mod tests {
     #[test]
     fn refuses_over_the_hard_ceiling_naming_it() {
         for um in [1001, 1200, u32::MAX] {
-            let refusal = approve_setpoint(um, Some(&linear())).unwrap_err();
+            let refusal = approve(um, Some(&linear())).unwrap_err();
             assert_eq!(refusal, Refusal::OverHardCeiling { requested_um: um });
             assert!(
                 refusal.to_string().contains("1.000 mm ceiling"),
@@ -195,7 +260,7 @@ mod tests {
 
     #[test]
     fn refuses_between_usable_and_hard_ceiling() {
-        let refusal = approve_setpoint(990, Some(&linear())).unwrap_err();
+        let refusal = approve(990, Some(&linear())).unwrap_err();
         assert_eq!(
             refusal,
             Refusal::OverUsableCeiling {
@@ -205,27 +270,50 @@ mod tests {
             }
         );
         assert!(refusal.to_string().contains("0.980 mm"), "{refusal}");
-        assert!(approve_setpoint(980, Some(&linear())).is_ok());
+        assert!(approve(980, Some(&linear())).is_ok());
     }
 
     #[test]
     fn refuses_without_a_valid_calibration() {
-        assert_eq!(approve_setpoint(100, None), Err(Refusal::NotCalibrated));
+        assert_eq!(approve(100, None), Err(Refusal::NotCalibrated));
         let flat = table(&[(0, 0), (100, 0)], 0);
         assert!(matches!(
-            approve_setpoint(0, Some(&flat)),
+            approve(0, Some(&flat)),
             Err(Refusal::InvalidCalibration(_))
         ));
     }
 
     #[test]
+    fn refuses_an_expired_or_undated_calibration() {
+        let old = CalibrationClock {
+            now_unix_s: MADE + 400 * DAY_S,
+            ..CLOCK
+        };
+        let refusal = approve_setpoint(500, Some(&linear()), old).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::CalibrationExpired {
+                age_days: 400,
+                max_days: 365
+            }
+        );
+        assert!(refusal.to_string().contains("400 days old"), "{refusal}");
+        let mut undated = linear();
+        undated.calibrated_at_unix_s = 0;
+        assert_eq!(
+            approve(500, Some(&undated)),
+            Err(Refusal::CalibrationDateUnknown)
+        );
+    }
+
+    #[test]
     fn refuses_outside_the_measured_span_instead_of_extrapolating() {
         let short = table(&[(0, 0), (2000, 500)], 0);
-        let refusal = approve_setpoint(600, Some(&short)).unwrap_err();
+        let refusal = approve(600, Some(&short)).unwrap_err();
         assert!(matches!(refusal, Refusal::OutsideCalibratedRange { .. }));
         let offset = table(&[(0, 10), (2000, 510)], 0);
         assert!(matches!(
-            approve_setpoint(5, Some(&offset)),
+            approve(5, Some(&offset)),
             Err(Refusal::OutsideCalibratedRange { .. })
         ));
     }
@@ -253,7 +341,7 @@ mod tests {
             requested in prop_oneof![0u32..1200, any::<u32>()],
             t in any_table(),
         ) {
-            if let Ok(approved) = approve_setpoint(requested, Some(&t)) {
+            if let Ok(approved) = approve(requested, Some(&t)) {
                 prop_assert_eq!(u32::from(approved.depth().um()), requested);
                 let back = t.depth_at_raw(approved.target()).expect("target inside the table");
                 prop_assert!(back <= i32::from(t.usable_ceiling_um()));
@@ -265,7 +353,7 @@ mod tests {
         #[test]
         fn everything_over_the_ceiling_is_refused(requested in 1001u32.., t in any_table()) {
             prop_assert_eq!(
-                approve_setpoint(requested, Some(&t)),
+                approve(requested, Some(&t)),
                 Err(Refusal::OverHardCeiling { requested_um: requested })
             );
         }

@@ -11,7 +11,10 @@ impl From<&Refusal> for ApiError {
             Refusal::OverHardCeiling { .. }
             | Refusal::OverUsableCeiling { .. }
             | Refusal::MapsBeyondCeiling { .. } => ErrorKind::OverCeiling,
-            Refusal::NotCalibrated | Refusal::InvalidCalibration(_) => ErrorKind::NotCalibrated,
+            Refusal::NotCalibrated
+            | Refusal::InvalidCalibration(_)
+            | Refusal::CalibrationDateUnknown
+            | Refusal::CalibrationExpired { .. } => ErrorKind::NotCalibrated,
             Refusal::OutsideCalibratedRange { .. } => ErrorKind::OutsideCalibratedRange,
         };
         ApiError::new(kind, refusal.to_string())

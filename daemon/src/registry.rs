@@ -4,16 +4,21 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use pen_protocol::api::{ApiError, ErrorKind, PenReport, PenState};
-use tokio::sync::{mpsc, oneshot, watch};
+use pen_protocol::api::{ApiError, ErrorKind, Event, PenReport, PenState};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{timeout_at, Instant};
 use tracing::warn;
 
 use crate::link::{PenLink, SimProbe};
+use crate::readiness;
 use crate::session::{initial_report, run_session, PenCommand, SessionConfig};
 
 /// Commands that may queue for one pen before clients are told it is busy.
 pub const PEN_COMMAND_QUEUE: usize = 8;
+
+/// Events kept for subscribers that fall behind; past this they are told how many they
+/// missed. The buffer is shared and fixed: a subscriber that never reads costs nothing more.
+pub const EVENT_BUFFER: usize = 1024;
 
 /// One known pen.
 #[derive(Clone)]
@@ -21,12 +26,19 @@ pub struct PenHandle {
     commands: mpsc::Sender<PenCommand>,
     report: watch::Receiver<PenReport>,
     sim_probe: Option<SimProbe>,
+    session_config: SessionConfig,
 }
 
 impl PenHandle {
-    /// The pen's current report, with live simulation diagnostics for a simulated pen.
+    /// The pen's current report: its readiness problems as of now, and live simulation
+    /// diagnostics for a simulated pen.
     pub fn report(&self) -> PenReport {
         let mut report = self.report.borrow().clone();
+        report.problems = readiness::problems(
+            &report.state,
+            report.calibration.as_ref(),
+            self.session_config.calibration_clock(),
+        );
         report.sim = self.sim_probe.as_ref().map(|probe| probe());
         report
     }
@@ -34,6 +46,15 @@ impl PenHandle {
     /// The pen's serial number.
     pub fn serial(&self) -> String {
         self.report.borrow().serial.clone()
+    }
+
+    /// Queues a command for the pen's session, waiting at most `limit` for room. Returns
+    /// whether it was queued.
+    pub async fn send_waiting(&self, command: PenCommand, limit: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(limit, self.commands.send(command)).await,
+            Ok(Ok(()))
+        )
     }
 
     /// Queues a command for the pen's session without waiting for room.
@@ -60,6 +81,7 @@ impl PenHandle {
 pub struct Registry {
     pens: RwLock<BTreeMap<String, PenHandle>>,
     session_config: SessionConfig,
+    events: broadcast::Sender<Event>,
 }
 
 impl Registry {
@@ -68,7 +90,13 @@ impl Registry {
         Registry {
             pens: RwLock::new(BTreeMap::new()),
             session_config,
+            events: broadcast::channel(EVENT_BUFFER).0,
         }
+    }
+
+    /// A new subscription to every pen's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, PenHandle>> {
@@ -84,12 +112,14 @@ impl Registry {
             commands,
             report: report_rx,
             sim_probe: link.sim_probe(),
+            session_config: self.session_config.clone(),
         };
         tokio::spawn(run_session(
             link,
             self.session_config.clone(),
             receiver,
             report,
+            self.events.clone(),
         ));
         self.pens
             .write()
@@ -100,6 +130,11 @@ impl Registry {
     /// Reports of every pen, ordered by serial.
     pub fn list(&self) -> Vec<PenReport> {
         self.read().values().map(PenHandle::report).collect()
+    }
+
+    /// Every pen's handle.
+    pub fn handles(&self) -> Vec<PenHandle> {
+        self.read().values().cloned().collect()
     }
 
     /// The pen named by `selector`: an exact serial, else the one serial it is a prefix of.

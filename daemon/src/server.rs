@@ -1,36 +1,48 @@
-//! The Unix socket server: length-prefixed postcard frames, one task per client, a limit on
-//! connections, a cap on frame length checked before anything is allocated.
+//! The socket server: one reader task and one writer task per client, a limit on connections,
+//! and every request dispatched to the registry or a pen's session.
 //!
-//! A client whose frame cannot be read (too long, undecodable, or too slow to arrive) gets one
-//! reply with id 0 saying why, and is disconnected: after garbage there is no telling where
-//! the next frame starts. Other clients are not affected.
+//! The reader decodes requests (see [`crate::wire`] for the encodings), answers them in order
+//! and hands the answers to the writer. The writer also forwards events to a subscribed
+//! client. A client that stops reading only blocks its own writer: its replies wait in a
+//! short queue, its events are dropped from a fixed shared buffer and counted
+//! (`EventFrame::Missed`), and nobody else is slowed down.
+//!
+//! A frame the daemon cannot read gets one reply with id 0 saying why, and the client is
+//! disconnected: after garbage there is no telling where the next frame starts.
+//!
+//! When a connection ends, every treatment session it holds ends with it: the pens are
+//! stopped and retracted.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pen_protocol::api::{
-    decode_request, encode_client_frame, payload_len, ApiError, ClientReply, ErrorKind, Request,
-    Response, API_VERSION, FRAME_HEADER_LEN,
+    ApiError, ClientReply, ClientRequest, ErrorKind, Event, EventFrame, Request, Response,
+    ServerFrame, SessionHolder, API_VERSION,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
-use crate::registry::Registry;
-use crate::session::PenCommand;
+use crate::registry::{PenHandle, Registry};
+use crate::session::{PenCommand, Reply};
+use crate::wire::{FrameWriter, ReadOutcome, RequestReader};
 
 /// Limits of the socket server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Clients connected at once; one more is told so and disconnected.
     pub max_connections: usize,
-    /// Once a frame's header has arrived, the time its payload has to follow.
+    /// Once a frame has started to arrive, the time the rest has to follow.
     pub frame_timeout: Duration,
     /// The longest a request may take in the daemon before the client is told it timed out.
     pub request_timeout: Duration,
+    /// The longest a client may ask to wait in line for a pen.
+    pub max_session_wait: Duration,
 }
 
 impl Default for ServerConfig {
@@ -39,17 +51,35 @@ impl Default for ServerConfig {
             max_connections: 128,
             frame_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            max_session_wait: Duration::from_secs(60),
         }
     }
 }
 
+/// Replies that may wait for a client that is slow to read them.
+const OUTGOING_FRAMES: usize = 16;
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// How a connection's streams are read and written: postcard frames or JSON lines.
+pub trait Codec: Send + Sync + 'static {
+    /// Splits a connected stream into request reader and frame writer.
+    fn split(
+        &self,
+        stream: UnixStream,
+        config: &ServerConfig,
+    ) -> (impl RequestReader, impl FrameWriter);
+}
+
 /// Serves clients on `listener` until `shutdown` turns true.
-pub async fn serve(
+pub async fn serve<C: Codec>(
     listener: UnixListener,
+    codec: C,
     registry: Arc<Registry>,
     config: ServerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let codec = Arc::new(codec);
     let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
         let stream = tokio::select! {
@@ -64,13 +94,23 @@ pub async fn serve(
             },
             _ = stopped(&mut shutdown) => return,
         };
+        let peer = peer_of(&stream);
+        let (reader, mut writer) = codec.split(stream, &config);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tokio::spawn(refuse_connection(stream, config.max_connections));
+            let limit = config.max_connections;
+            tokio::spawn(async move {
+                warn!(limit, "connection refused: too many clients");
+                let error = ApiError::new(
+                    ErrorKind::Busy,
+                    format!("pend already serves {limit} clients; try again later"),
+                );
+                let _ = writer.write(&reply(0, Err(error))).await;
+            });
             continue;
         };
         let (registry, config, shutdown) = (registry.clone(), config.clone(), shutdown.clone());
         tokio::spawn(async move {
-            handle_client(stream, &registry, &config, shutdown).await;
+            handle_client(reader, writer, peer, &registry, &config, shutdown).await;
             drop(slot);
         });
     }
@@ -82,145 +122,300 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }
 
-async fn refuse_connection(stream: UnixStream, limit: usize) {
-    warn!(limit, "connection refused: too many clients");
-    let (_, mut writer) = stream.into_split();
-    let error = ApiError::new(
-        ErrorKind::Busy,
-        format!("pend already serves {limit} clients; try again later"),
-    );
-    let _ = write_reply(&mut writer, 0, Err(error)).await;
+/// The peer's credentials, from the socket (SO_PEERCRED).
+fn peer_of(stream: &UnixStream) -> SessionHolder {
+    let (uid, pid) = match stream.peer_cred() {
+        Ok(cred) => (cred.uid(), cred.pid().unwrap_or(0)),
+        Err(_) => (u32::MAX, 0),
+    };
+    SessionHolder {
+        client_name: String::new(),
+        uid,
+        pid,
+    }
+}
+
+fn reply(id: u32, result: Result<Response, ApiError>) -> ServerFrame {
+    ServerFrame::Reply(ClientReply { id, result })
+}
+
+/// One client connection: who it is, the sessions it holds, where its events go.
+struct Connection<'a> {
+    id: u64,
+    peer: SessionHolder,
+    held: BTreeMap<String, PenHandle>,
+    subscribe: mpsc::Sender<broadcast::Receiver<Event>>,
+    registry: &'a Registry,
+    config: &'a ServerConfig,
 }
 
 async fn handle_client(
-    stream: UnixStream,
+    mut reader: impl RequestReader,
+    writer: impl FrameWriter,
+    peer: SessionHolder,
     registry: &Registry,
     config: &ServerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut reader, mut writer) = stream.into_split();
+    let (outgoing, replies) = mpsc::channel(OUTGOING_FRAMES);
+    let (subscribe, subscription) = mpsc::channel(1);
+    let writer_task = tokio::spawn(write_loop(writer, replies, subscription));
+    let mut connection = Connection {
+        id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+        peer,
+        held: BTreeMap::new(),
+        subscribe,
+        registry,
+        config,
+    };
+    debug!(
+        connection = connection.id,
+        uid = connection.peer.uid,
+        pid = connection.peer.pid,
+        "client connected"
+    );
     loop {
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        tokio::select! {
-            read = reader.read_exact(&mut header) => if read.is_err() {
-                return; // client hung up
+        let outcome = tokio::select! {
+            outcome = reader.read() => outcome,
+            _ = stopped(&mut shutdown) => break,
+        };
+        let request = match outcome {
+            ReadOutcome::Request(request) => request,
+            ReadOutcome::Closed => break,
+            ReadOutcome::Unreadable(error) => {
+                warn!(connection = connection.id, %error, "unreadable frame; disconnecting the client");
+                let _ = outgoing.send(reply(0, Err(error))).await;
+                break;
+            }
+        };
+        let ClientRequest { id, request } = request;
+        debug!(connection = connection.id, id, ?request, "request");
+        let result = connection.dispatch(request).await;
+        if outgoing.send(reply(id, result)).await.is_err() {
+            break;
+        }
+    }
+    connection.release_all().await;
+    // Let the writer flush what is queued, but not wait on a client that does not read.
+    drop(outgoing);
+    if timeout(config.frame_timeout, writer_task).await.is_err() {
+        debug!(
+            connection = connection.id,
+            "client not reading; dropped its pending frames"
+        );
+    }
+    debug!(connection = connection.id, "client gone");
+}
+
+/// Sends replies and, once subscribed, events, until the replies end or the client is gone.
+async fn write_loop(
+    mut writer: impl FrameWriter,
+    mut replies: mpsc::Receiver<ServerFrame>,
+    mut subscription: mpsc::Receiver<broadcast::Receiver<Event>>,
+) {
+    let mut events: Option<broadcast::Receiver<Event>> = None;
+    loop {
+        let frame = tokio::select! {
+            // Replies first: a busy event stream must not delay the answer to a request.
+            biased;
+            frame = replies.recv() => match frame {
+                Some(frame) => frame,
+                None => return,
             },
-            _ = stopped(&mut shutdown) => return,
-        }
-        let len = match payload_len(header) {
-            Ok(len) => len,
-            Err(too_long) => {
-                warn!(%too_long, "client sent an oversized frame; disconnecting it");
-                let error = ApiError::new(ErrorKind::BadRequest, too_long.to_string());
-                let _ = write_reply(&mut writer, 0, Err(error)).await;
-                return;
+            Some(receiver) = subscription.recv(), if events.is_none() => {
+                events = Some(receiver);
+                continue;
             }
+            event = next_event(&mut events), if events.is_some() => match event {
+                Some(frame) => ServerFrame::Event(frame),
+                None => {
+                    events = None;
+                    continue;
+                }
+            },
         };
-        let mut payload = vec![0u8; len];
-        match timeout(config.frame_timeout, reader.read_exact(&mut payload)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => return,
-            Err(_) => {
-                let error = ApiError::new(
-                    ErrorKind::BadRequest,
-                    format!(
-                        "frame payload did not arrive within {:?}",
-                        config.frame_timeout
-                    ),
-                );
-                let _ = write_reply(&mut writer, 0, Err(error)).await;
-                return;
-            }
-        }
-        let request = match decode_request(&payload) {
-            Ok(request) => request,
-            Err(error) => {
-                warn!(%error, "client sent an undecodable frame; disconnecting it");
-                let error = ApiError::new(
-                    ErrorKind::BadRequest,
-                    format!("could not decode the request ({error}); is the client built for API v{API_VERSION}?"),
-                );
-                let _ = write_reply(&mut writer, 0, Err(error)).await;
-                return;
-            }
-        };
-        debug!(id = request.id, request = ?request.request, "request");
-        let result = dispatch(registry, config, request.request).await;
-        if write_reply(&mut writer, request.id, result).await.is_err() {
+        if writer.write(&frame).await.is_err() {
             return;
         }
     }
 }
 
-async fn write_reply(
-    writer: &mut OwnedWriteHalf,
-    id: u32,
-    result: Result<Response, ApiError>,
-) -> std::io::Result<()> {
-    let frame = encode_client_frame(&ClientReply { id, result }).or_else(|too_long| {
-        let error = ApiError::new(
-            ErrorKind::Internal,
-            format!("the reply was too large to send: {too_long}"),
-        );
-        encode_client_frame(&ClientReply {
-            id,
-            result: Err(error),
-        })
-    });
-    let frame = frame.expect("a short error always fits a frame");
-    writer.write_all(&frame).await
+/// The next event frame, or `None` when the event source is gone.
+async fn next_event(events: &mut Option<broadcast::Receiver<Event>>) -> Option<EventFrame> {
+    let receiver = events.as_mut()?;
+    match receiver.recv().await {
+        Ok(event) => Some(EventFrame::Event(event)),
+        Err(RecvError::Lagged(count)) => Some(EventFrame::Missed { count }),
+        Err(RecvError::Closed) => None,
+    }
 }
 
-async fn dispatch(
-    registry: &Registry,
-    config: &ServerConfig,
-    request: Request,
-) -> Result<Response, ApiError> {
-    match request {
-        Request::Hello { api_version } if api_version == API_VERSION => Ok(Response::Hello {
-            api_version: API_VERSION,
-            daemon_version: env!("CARGO_PKG_VERSION").to_string(),
-        }),
-        Request::Hello { api_version } => Err(ApiError::new(
-            ErrorKind::UnsupportedApiVersion,
-            format!(
-                "client speaks API v{api_version}, this pend speaks v{API_VERSION}; use matching versions"
-            ),
-        )),
-        Request::ListPens => Ok(Response::Pens(registry.list())),
-        Request::PenStatus { pen } => Ok(Response::PenStatus(registry.resolve(&pen)?.report())),
-        Request::SetDepth {
-            pen,
-            depth_um,
-            wait,
-        } => {
-            let handle = registry.resolve(&pen)?;
-            let (reply, answer) = oneshot::channel();
-            handle.send(PenCommand::SetDepth {
+impl Connection<'_> {
+    async fn dispatch(&mut self, request: Request) -> Result<Response, ApiError> {
+        match request {
+            Request::Hello { api_version } if api_version == API_VERSION => Ok(Response::Hello {
+                api_version: API_VERSION,
+                daemon_version: env!("CARGO_PKG_VERSION").to_string(),
+            }),
+            Request::Hello { api_version } => Err(ApiError::new(
+                ErrorKind::UnsupportedApiVersion,
+                format!(
+                    "client speaks API v{api_version}, this pend speaks v{API_VERSION}; use matching versions"
+                ),
+            )),
+            Request::ListPens => Ok(Response::Pens(self.registry.list())),
+            Request::PenStatus { pen } => {
+                Ok(Response::PenStatus(Box::new(
+                    self.registry.resolve(&pen)?.report(),
+                )))
+            }
+            Request::OpenSession {
+                pen,
+                client_name,
+                wait_ms,
+            } => self.open_session(&pen, client_name, wait_ms).await,
+            Request::Heartbeat => {
+                for handle in self.held.values() {
+                    self.tell(handle, PenCommand::Renew { connection: self.id })
+                        .await;
+                }
+                Ok(Response::Done)
+            }
+            Request::CloseSession { pen } => {
+                let handle = self.registry.resolve(&pen)?;
+                let connection = self.id;
+                self.ask(&handle, self.config.request_timeout, |reply| {
+                    PenCommand::CloseSession { connection, reply }
+                })
+                .await?;
+                self.held.remove(&handle.serial());
+                Ok(Response::Done)
+            }
+            Request::SetDepth {
+                pen,
                 depth_um,
                 wait,
-                reply,
-            })?;
-            match timeout(config.request_timeout, answer).await {
-                Ok(Ok(result)) => {
-                    if let Ok(report) = &result {
-                        info!(pen = %report.serial, depth = %report.depth, "depth set");
-                    }
-                    result.map(Response::DepthSet)
-                }
-                Ok(Err(_)) => Err(ApiError::new(
-                    ErrorKind::PenDisconnected,
-                    format!("pen {} went away before answering", handle.serial()),
-                )),
-                Err(_) => Err(ApiError::new(
-                    ErrorKind::PenTimeout,
-                    format!(
-                        "pen {} did not finish within {:?}",
-                        handle.serial(),
-                        config.request_timeout
-                    ),
-                )),
+            } => {
+                let handle = self.registry.resolve(&pen)?;
+                let connection = self.id;
+                let report = self
+                    .ask(&handle, self.config.request_timeout, |reply| {
+                        PenCommand::SetDepth {
+                            connection,
+                            depth_um,
+                            wait,
+                            reply,
+                        }
+                    })
+                    .await?;
+                info!(pen = %report.serial, depth = %report.depth, "depth set");
+                Ok(Response::DepthSet(report))
             }
+            Request::StartNeedling { pen, strokes_per_s } => {
+                self.needling(&pen, Some(strokes_per_s)).await
+            }
+            Request::StopNeedling { pen } => self.needling(&pen, None).await,
+            Request::Identify { pen } => {
+                let handle = self.registry.resolve(&pen)?;
+                self.ask(&handle, self.config.request_timeout, |reply| {
+                    PenCommand::Identify { reply }
+                })
+                .await?;
+                Ok(Response::Done)
+            }
+            Request::Subscribe => {
+                // A second Subscribe finds the channel full or the writer subscribed: both fine.
+                let _ = self.subscribe.try_send(self.registry.subscribe());
+                Ok(Response::Done)
+            }
+        }
+    }
+
+    async fn open_session(
+        &mut self,
+        pen: &str,
+        client_name: String,
+        wait_ms: u32,
+    ) -> Result<Response, ApiError> {
+        let handle = self.registry.resolve(pen)?;
+        let wait = Duration::from_millis(wait_ms.into()).min(self.config.max_session_wait);
+        let holder = SessionHolder {
+            client_name,
+            ..self.peer.clone()
+        };
+        let connection = self.id;
+        let info = self
+            .ask(&handle, wait + self.config.request_timeout, |reply| {
+                PenCommand::OpenSession {
+                    connection,
+                    holder,
+                    wait,
+                    reply,
+                }
+            })
+            .await?;
+        self.held.insert(info.serial.clone(), handle);
+        Ok(Response::SessionOpened(info))
+    }
+
+    async fn needling(&mut self, pen: &str, rate: Option<u16>) -> Result<Response, ApiError> {
+        let handle = self.registry.resolve(pen)?;
+        let connection = self.id;
+        self.ask(&handle, self.config.request_timeout, |reply| {
+            PenCommand::Needling {
+                connection,
+                strokes_per_s: rate,
+                reply,
+            }
+        })
+        .await?;
+        Ok(Response::Done)
+    }
+
+    /// Sends a command to a pen and waits (at most `limit`) for its answer.
+    async fn ask<T>(
+        &self,
+        handle: &PenHandle,
+        limit: Duration,
+        command: impl FnOnce(Reply<T>) -> PenCommand,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        handle.send(command(reply))?;
+        match timeout(limit, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ApiError::new(
+                ErrorKind::PenDisconnected,
+                format!("pen {} went away before answering", handle.serial()),
+            )),
+            Err(_) => Err(ApiError::new(
+                ErrorKind::PenTimeout,
+                format!("pen {} did not answer within {limit:?}", handle.serial()),
+            )),
+        }
+    }
+
+    /// Sends a command that must not be lost to a full queue (renew, release), waiting a
+    /// bounded time for room. If it is lost anyway the lease still runs out on its own.
+    async fn tell(&self, handle: &PenHandle, command: PenCommand) {
+        if !handle
+            .send_waiting(command, self.config.request_timeout)
+            .await
+        {
+            warn!(pen = %handle.serial(), "could not reach the pen's session");
+        }
+    }
+
+    /// Ends every session this connection holds: the connection is gone.
+    async fn release_all(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        for handle in held.values() {
+            self.tell(
+                handle,
+                PenCommand::Release {
+                    connection: self.id,
+                },
+            )
+            .await;
         }
     }
 }

@@ -58,6 +58,7 @@ async fn state_of_pen_with(alter: fn(&mut PenIdentity)) -> (PenState, Registry) 
     let inner = SimLink::spawn(SimPenConfig {
         serial: "ODD-1".into(),
         seed: 1,
+        factory_calibrated_at_unix_s: 1_700_000_000,
     });
     registry.attach(OtherFirmware { inner, alter });
     registry.settle(Duration::from_secs(5)).await;
@@ -86,14 +87,19 @@ async fn a_pen_speaking_another_protocol_version_is_refused() {
         .resolve("ODD-1")
         .unwrap()
         .send(PenCommand::SetDepth {
+            connection: 1,
             depth_um: 100,
             wait: false,
             reply,
         })
         .unwrap();
     let error = answer.await.unwrap().unwrap_err();
-    assert_eq!(error.kind, ErrorKind::PenUnavailable);
-    assert!(error.message.contains("incompatible"), "{}", error.message);
+    assert_eq!(error.kind, ErrorKind::PenNotReady);
+    assert!(
+        error.message.contains("firmware does not match"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]

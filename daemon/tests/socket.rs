@@ -7,8 +7,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use pen_protocol::api::{
-    decode_reply, encode_client_frame, payload_len, ClientReply, ClientRequest, ErrorKind, Request,
-    Response,
+    decode_server_frame, encode_client_frame, payload_len, ClientReply, ClientRequest, ErrorKind,
+    Request, Response, ServerFrame,
 };
 use testkit::{binary, Pend};
 
@@ -25,19 +25,22 @@ fn read_reply(stream: &mut UnixStream) -> ClientReply {
     stream.read_exact(&mut header).expect("reply header");
     let mut payload = vec![0u8; payload_len(header).expect("sane reply length")];
     stream.read_exact(&mut payload).expect("reply payload");
-    decode_reply(&payload).expect("decodable reply")
+    match decode_server_frame(&payload).expect("decodable frame") {
+        ServerFrame::Reply(reply) => reply,
+        ServerFrame::Event(event) => panic!("unsubscribed client got {event:?}"),
+    }
 }
 
-fn list_pens(stream: &mut UnixStream, id: u32) -> usize {
-    let frame = encode_client_frame(&ClientRequest {
-        id,
-        request: Request::ListPens,
-    })
-    .unwrap();
+fn send(stream: &mut UnixStream, id: u32, request: Request) -> ClientReply {
+    let frame = encode_client_frame(&ClientRequest { id, request }).unwrap();
     stream.write_all(&frame).unwrap();
     let reply = read_reply(stream);
     assert_eq!(reply.id, id);
-    match reply.result {
+    reply
+}
+
+fn list_pens(stream: &mut UnixStream, id: u32) -> usize {
+    match send(stream, id, Request::ListPens).result {
         Ok(Response::Pens(pens)) => pens.len(),
         other => panic!("unexpected {other:?}"),
     }
@@ -102,29 +105,39 @@ fn a_client_stalled_mid_frame_does_not_hold_up_others() {
 
 #[test]
 fn a_setpoint_over_the_ceiling_sent_raw_is_refused() {
-    // Not through penctl: a crafted request straight onto the socket.
+    // Not through penctl: crafted requests straight onto the socket.
     let pend = Pend::start(1);
     let mut stream = connect(&pend);
-    let request = ClientRequest {
-        id: 9,
-        request: Request::SetDepth {
-            pen: "SIM-0001".into(),
-            depth_um: 1001,
-            wait: true,
-        },
+    let set = |depth_um| Request::SetDepth {
+        pen: "SIM-0001".into(),
+        depth_um,
+        wait: true,
     };
-    stream
-        .write_all(&encode_client_frame(&request).unwrap())
-        .unwrap();
-    let reply = read_reply(&mut stream);
-    assert_eq!(reply.id, 9);
-    let error = reply.result.expect_err("refused");
-    assert_eq!(error.kind, ErrorKind::OverCeiling);
-    assert!(
-        error.message.contains("1.000 mm ceiling"),
-        "{}",
-        error.message
-    );
+    // Without a session, nothing moves at all.
+    let error = send(&mut stream, 1, set(300))
+        .result
+        .expect_err("no session");
+    assert_eq!(error.kind, ErrorKind::NoSession);
+    let open = Request::OpenSession {
+        pen: "SIM-0001".into(),
+        client_name: "raw".into(),
+        wait_ms: 0,
+    };
+    assert!(matches!(
+        send(&mut stream, 2, open).result,
+        Ok(Response::SessionOpened(_))
+    ));
+    for (id, depth_um) in [(3, 1001), (4, u32::MAX)] {
+        let error = send(&mut stream, id, set(depth_um))
+            .result
+            .expect_err("refused");
+        assert_eq!(error.kind, ErrorKind::OverCeiling);
+        assert!(
+            error.message.contains("1.000 mm ceiling"),
+            "{}",
+            error.message
+        );
+    }
 }
 
 #[test]

@@ -86,6 +86,12 @@ pub enum HostRequest {
         /// The new table.
         table: CalibrationTable,
     },
+    /// Signal to the people nearby (LED blink and buzz) for `duration_ms`, so they can tell
+    /// which pen on the desk this is. Needs no homing; harmless at any time.
+    Identify {
+        /// How long to signal.
+        duration_ms: u16,
+    },
 }
 
 /// How a move approaches its target.

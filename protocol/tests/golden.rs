@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use pen_protocol::api::{
-    encode_client_frame, ClientReply, ClientRequest, DepthSetReport, Request, Response,
+    encode_client_frame, ClientReply, ClientRequest, DepthSetReport, Event, EventFrame, Request,
+    Response, ServerFrame,
 };
 use pen_protocol::pen::{
     decode_host_frame, decode_pen_frame, encode_frame, Approach, FaultCode, HostFrame, HostRequest,
@@ -20,7 +21,7 @@ enum Golden {
     Host(HostFrame),
     Pen(PenFrame),
     Request(ClientRequest),
-    Reply(ClientReply),
+    Server(ServerFrame),
 }
 
 impl Golden {
@@ -30,7 +31,7 @@ impl Golden {
             Golden::Host(f) => encode_frame(f, &mut buf).unwrap().to_vec(),
             Golden::Pen(f) => encode_frame(f, &mut buf).unwrap().to_vec(),
             Golden::Request(r) => encode_client_frame(r).unwrap(),
-            Golden::Reply(r) => encode_client_frame(r).unwrap(),
+            Golden::Server(f) => encode_client_frame(f).unwrap(),
         }
     }
 
@@ -39,7 +40,9 @@ impl Golden {
             Golden::Host(f) => decode_host_frame(bytes).as_ref() == Ok(f),
             Golden::Pen(f) => decode_pen_frame(bytes).as_ref() == Ok(f),
             Golden::Request(r) => pen_protocol::api::decode_request(&bytes[4..]).as_ref() == Ok(r),
-            Golden::Reply(r) => pen_protocol::api::decode_reply(&bytes[4..]).as_ref() == Ok(r),
+            Golden::Server(f) => {
+                pen_protocol::api::decode_server_frame(&bytes[4..]).as_ref() == Ok(f)
+            }
         }
     }
 }
@@ -81,6 +84,10 @@ fn pen_vectors() -> Vec<(&'static str, Golden)> {
             ),
         ),
         ("status", host(2, HostRequest::Status)),
+        (
+            "identify_3s",
+            host(11, HostRequest::Identify { duration_ms: 3000 }),
+        ),
         ("home", host(3, HostRequest::Home)),
         (
             "move_to_2000_from_below",
@@ -230,7 +237,7 @@ fn api_vectors() -> Vec<(&'static str, Golden)> {
         ),
         (
             "depth_set_reply",
-            Golden::Reply(ClientReply {
+            Golden::Server(ServerFrame::Reply(ClientReply {
                 id: 3,
                 result: Ok(Response::DepthSet(DepthSetReport {
                     serial: "SIM-0001".into(),
@@ -238,17 +245,46 @@ fn api_vectors() -> Vec<(&'static str, Golden)> {
                     target_counts: 1996,
                     reached: true,
                 })),
-            }),
+            })),
         ),
         (
             "over_ceiling_reply",
-            Golden::Reply(ClientReply {
+            Golden::Server(ServerFrame::Reply(ClientReply {
                 id: 4,
                 result: Err(pen_protocol::api::ApiError::new(
                     pen_protocol::api::ErrorKind::OverCeiling,
                     "refused",
                 )),
+            })),
+        ),
+        (
+            "open_session",
+            Golden::Request(ClientRequest {
+                id: 5,
+                request: Request::OpenSession {
+                    pen: "SIM-0001".into(),
+                    client_name: "app".into(),
+                    wait_ms: 0,
+                },
             }),
+        ),
+        (
+            "heartbeat",
+            Golden::Request(ClientRequest {
+                id: 6,
+                request: Request::Heartbeat,
+            }),
+        ),
+        (
+            "event_depth_reached",
+            Golden::Server(ServerFrame::Event(EventFrame::Event(Event::DepthReached {
+                serial: "SIM-0001".into(),
+                depth: DepthUm::new(500).unwrap(),
+            }))),
+        ),
+        (
+            "event_missed_3",
+            Golden::Server(ServerFrame::Event(EventFrame::Missed { count: 3 })),
         ),
     ]
 }

@@ -25,8 +25,9 @@ const FIXTURE_ZERO_ERROR_UM: f64 = 4.0;
 /// Fixture scale error bound at 1 mm, micrometres.
 const FIXTURE_SCALE_ERROR_UM: f64 = 5.0;
 
-/// The factory table for the pen with these parameters; `seed` picks the fixture's error.
-pub fn factory_table(params: &PenParams, seed: u64) -> CalibrationTable {
+/// The factory table for the pen with these parameters, made at `made_at_unix_s`; `seed`
+/// picks the fixture's error.
+pub fn factory_table(params: &PenParams, seed: u64, made_at_unix_s: u64) -> CalibrationTable {
     let mut rng = Rng::new(seed ^ 0xFAC7_0000);
     let zero_error = rng.uniform(-FIXTURE_ZERO_ERROR_UM, FIXTURE_ZERO_ERROR_UM);
     let scale_error = rng.uniform(-FIXTURE_SCALE_ERROR_UM, FIXTURE_SCALE_ERROR_UM);
@@ -42,7 +43,7 @@ pub fn factory_table(params: &PenParams, seed: u64) -> CalibrationTable {
             (raw, measured.round() as i32)
         })
         .collect();
-    CalibrationTable::from_points(0, 0, FACTORY_MARGIN_UM, &points)
+    CalibrationTable::from_points(0, made_at_unix_s, FACTORY_MARGIN_UM, &points)
         .expect("the factory measures 12 points, fewer than a table holds")
 }
 
@@ -55,7 +56,7 @@ mod tests {
     fn factory_tables_are_valid_and_within_their_stated_error() {
         for seed in 0..500 {
             let params = PenParams::from_seed(seed);
-            let table = factory_table(&params, seed);
+            let table = factory_table(&params, seed, 1);
             assert_eq!(table.validate(), Ok(()), "seed {seed}");
             let (lo, hi) = table.depth_span_um().unwrap();
             for depth in (lo..=hi).step_by(7) {
@@ -77,7 +78,7 @@ mod tests {
         let off = (0..100)
             .filter(|&seed| {
                 let params = PenParams::from_seed(seed);
-                let table = factory_table(&params, seed);
+                let table = factory_table(&params, seed, 1);
                 let raw = table.raw_for_depth(500).unwrap();
                 (params.protrusion_um(nominal_um(raw)) - 500.0).abs() > 1.0
             })

@@ -49,6 +49,9 @@ pub struct SimPenConfig {
     pub serial: String,
     /// Seeds the pen's mechanical variation, factory table and noise.
     pub seed: u64,
+    /// When the factory calibrated the pen, seconds since the Unix epoch (the simulation has
+    /// no clock of its own; whoever builds the pen says when it was made).
+    pub factory_calibrated_at_unix_s: u64,
 }
 
 /// One straight run of the motor.
@@ -95,6 +98,8 @@ pub struct Firmware {
     watchdog_tripped: bool,
     tx: VecDeque<Vec<u8>>,
     counters: FirmwareCounters,
+    /// Until when the LED blinks and the buzzer sounds (Identify).
+    identify_until: Option<Duration>,
 }
 
 fn short_text(s: &str) -> ShortText {
@@ -111,7 +116,11 @@ impl Firmware {
     /// A pen fresh from power-up: parked, not homed, holding its factory table.
     pub fn new(config: &SimPenConfig) -> Firmware {
         let params = PenParams::from_seed(config.seed);
-        let calibration = Some(factory_table(&params, config.seed));
+        let calibration = Some(factory_table(
+            &params,
+            config.seed,
+            config.factory_calibrated_at_unix_s,
+        ));
         Firmware {
             identity: PenIdentity {
                 protocol_version: PROTOCOL_VERSION,
@@ -133,6 +142,7 @@ impl Firmware {
             watchdog_tripped: false,
             tx: VecDeque::new(),
             counters: FirmwareCounters::default(),
+            identify_until: None,
         }
     }
 
@@ -154,6 +164,11 @@ impl Firmware {
     /// Whether the needling motor runs.
     pub fn needling(&self) -> Option<StrokeRate> {
         self.needling
+    }
+
+    /// Whether the pen is signalling (LED blinking, buzzer on) at `now`.
+    pub fn is_identifying(&self, now: Duration) -> bool {
+        self.identify_until.is_some_and(|until| now < until)
     }
 
     /// Diagnostic counters.
@@ -289,6 +304,10 @@ impl Firmware {
                 Ok(PenReply::Done)
             }
             HostRequest::ReadCalibration => Ok(PenReply::Calibration(self.calibration.clone())),
+            HostRequest::Identify { duration_ms } => {
+                self.identify_until = Some(now + Duration::from_millis((*duration_ms).into()));
+                Ok(PenReply::Done)
+            }
             HostRequest::WriteCalibration { table } => {
                 table.validate().map_err(|_| PenError::InvalidCalibration)?;
                 self.calibration = Some(table.clone());
@@ -354,7 +373,9 @@ impl Firmware {
         let (mut from, mut at) = (here, now);
         for &to in waypoints {
             let run_ms = u64::from(from.0.abs_diff(to.0)).div_ceil(SPEED_COUNTS_PER_MS);
-            let ends = at + Duration::from_millis(run_ms) + SETTLE;
+            // A motor that does not turn has nothing to settle.
+            let settle = if from == to { Duration::ZERO } else { SETTLE };
+            let ends = at + Duration::from_millis(run_ms) + settle;
             legs.push_back(Leg {
                 from,
                 to,
@@ -417,6 +438,7 @@ mod tests {
         Firmware::new(&SimPenConfig {
             serial: "TEST-1".into(),
             seed: 1,
+            factory_calibrated_at_unix_s: 1_700_000_000,
         })
     }
 
@@ -603,6 +625,31 @@ mod tests {
         fw.poll(t + ms(700));
         assert!(fw.is_parked());
         assert_eq!(fw.counters().watchdog_trips, 1);
+    }
+
+    #[test]
+    fn retracting_a_parked_pen_takes_no_time() {
+        let mut fw = pen();
+        let t = ready(&mut fw);
+        let frames = send(&mut fw, 3, HostRequest::Retract, t);
+        assert_eq!(reply(&frames, 3), Ok(PenReply::MoveStarted { eta_ms: 0 }));
+        fw.poll(t);
+        assert!(
+            drain(&mut fw).contains(&PenFrame::Event(PenEvent::PositionReached {
+                move_seq: 3,
+                position: PARK_COUNTS
+            }))
+        );
+    }
+
+    #[test]
+    fn identify_signals_for_the_time_asked() {
+        let mut fw = pen();
+        let t = ready(&mut fw);
+        let identify = HostRequest::Identify { duration_ms: 300 };
+        assert_eq!(reply(&send(&mut fw, 3, identify, t), 3), Ok(PenReply::Done));
+        assert!(fw.is_identifying(t + ms(299)));
+        assert!(!fw.is_identifying(t + ms(300)));
     }
 
     #[test]

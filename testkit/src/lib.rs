@@ -4,6 +4,7 @@
 //! Only tests use this crate.
 
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -17,7 +18,8 @@ use tempfile::TempDir;
 const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// The path of a workspace binary (`pend` or `penctl`) in the same profile as the running
-/// test, built first if this test run has not built it.
+/// test. The binaries are built (or found up to date) once per test process: a test of one
+/// crate must never run another crate's stale binary.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     // target/<profile>/deps/<test binary> -> target/<profile>/<name>
@@ -26,19 +28,17 @@ pub fn binary(name: &str) -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("test binary lives in target/<profile>/deps");
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "--bins", "-p", "pend", "-p", "penctl"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build for the binaries");
+        assert!(status.success(), "building the binaries failed");
+    });
     let path = profile_dir.join(name);
-    if !path.exists() {
-        BUILT.get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "--bins", "-p", "pend", "-p", "penctl"]);
-            if profile_dir.ends_with("release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build for the binaries");
-            assert!(status.success(), "building the binaries failed");
-        });
-    }
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
@@ -118,6 +118,32 @@ impl Pend {
         penctl_at(&self.socket, args)
     }
 
+    /// Runs `penctl --socket <this socket> <args>` with `input` on its standard input.
+    pub fn penctl_with_input(&self, args: &[&str], input: &str) -> Output {
+        penctl_with_input_at(&self.socket, args, input)
+    }
+
+    /// Starts `penctl --socket <this socket> <args>` with piped stdin, stdout and stderr.
+    pub fn spawn_penctl(&self, args: &[&str]) -> Child {
+        spawn_penctl_at(&self.socket, args)
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The daemon's resident memory, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/<pid>/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+
     /// Sends SIGTERM and waits (bounded) for `pend` to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let pid = Pid::from_child(&self.child);
@@ -158,6 +184,32 @@ pub fn penctl_at(socket: &Path, args: &[&str]) -> Output {
         .env_remove("PEND_SOCKET")
         .output()
         .expect("run penctl")
+}
+
+/// Runs `penctl --socket <socket> <args>` with `input` on its standard input.
+pub fn penctl_with_input_at(socket: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = spawn_penctl_at(socket, args);
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write penctl's input");
+    child.wait_with_output().expect("wait for penctl")
+}
+
+/// Starts `penctl --socket <socket> <args>` with piped stdin, stdout and stderr.
+pub fn spawn_penctl_at(socket: &Path, args: &[&str]) -> Child {
+    Command::new(binary("penctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env_remove("PEND_SOCKET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn penctl")
 }
 
 /// Text of a process's standard output.

@@ -19,6 +19,8 @@ pub struct SimLink {
     to_pen: mpsc::Sender<Vec<u8>>,
     from_pen: mpsc::Receiver<Vec<u8>>,
     firmware: Arc<Mutex<Firmware>>,
+    /// The pen's power-up: its firmware counts time from here.
+    origin: Instant,
 }
 
 /// Serial numbers for `pend --sim N`: the same on every run.
@@ -33,12 +35,14 @@ impl SimLink {
         let firmware = Arc::new(Mutex::new(Firmware::new(&config)));
         let (to_pen, from_host) = mpsc::channel(CHANNEL_FRAMES);
         let (to_host, from_pen) = mpsc::channel(CHANNEL_FRAMES);
-        tokio::spawn(run_pen(firmware.clone(), from_host, to_host));
+        let origin = Instant::now();
+        tokio::spawn(run_pen(firmware.clone(), origin, from_host, to_host));
         SimLink {
             serial: config.serial,
             to_pen,
             from_pen,
             firmware,
+            origin,
         }
     }
 }
@@ -54,10 +58,10 @@ fn lock(firmware: &Mutex<Firmware>) -> MutexGuard<'_, Firmware> {
 /// The pen's microcontroller: feeds frames and time to the firmware, ships what it sends.
 async fn run_pen(
     firmware: Arc<Mutex<Firmware>>,
+    origin: Instant,
     mut from_host: mpsc::Receiver<Vec<u8>>,
     to_host: mpsc::Sender<Vec<u8>>,
 ) {
-    let origin = Instant::now();
     loop {
         let deadline = lock(&firmware).next_deadline().map(|d| origin + d);
         tokio::select! {
@@ -101,12 +105,14 @@ impl PenLink for SimLink {
     }
 
     fn sim_probe(&self) -> Option<SimProbe> {
-        let firmware = self.firmware.clone();
+        let (firmware, origin) = (self.firmware.clone(), self.origin);
         Some(Arc::new(move || {
             let fw = lock(&firmware);
             SimDiagnostics {
                 true_protrusion_um: fw.true_protrusion_um(),
                 max_true_protrusion_um: fw.deepest_protrusion_um(),
+                needling: fw.needling().is_some(),
+                identifying: fw.is_identifying(origin.elapsed()),
             }
         }))
     }

@@ -3,9 +3,14 @@
 //!
 //! On the socket every message is a frame: a 4-byte little-endian payload length followed by
 //! the postcard-encoded payload, at most [`MAX_CLIENT_FRAME`] bytes. The client sends
-//! [`ClientRequest`]s; the daemon answers each with one [`ClientReply`] carrying the same `id`,
-//! in the order the requests arrived. `docs/api.md` describes every request.
+//! [`ClientRequest`]s; the daemon sends [`ServerFrame`]s: one reply per request, carrying the
+//! request's `id`, in the order the requests arrived, and (after `Subscribe`) events between
+//! them. `docs/api.md` describes every request and event.
 
+mod event;
+mod report;
+
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -13,6 +18,11 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::units::DepthUm;
+
+pub use event::{Event, EventFrame};
+pub use report::{
+    CalibrationSummary, PenReport, PenState, Problem, ProblemKind, SessionHolder, SimDiagnostics,
+};
 
 /// Version of this API. A daemon refuses a `Hello` naming another version.
 pub const API_VERSION: u16 = 1;
@@ -49,7 +59,26 @@ pub enum Request {
         /// Serial number or a unique prefix of one.
         pen: String,
     },
-    /// Set the needle depth. Refused (never clamped) if the ceiling policy does not allow it.
+    /// Open a treatment session: a lease on the pen for this connection. Only one session per
+    /// pen at a time; the pen must have no readiness problems.
+    OpenSession {
+        /// Serial number or a unique prefix of one.
+        pen: String,
+        /// A name for this client, shown to others (e.g. "clinic app, room 2").
+        client_name: String,
+        /// If another client holds the pen, wait up to this long for it (0: fail at once).
+        wait_ms: u32,
+    },
+    /// Keep this connection's sessions alive. Send more often than the lease's `lease_ms`;
+    /// every session request counts too.
+    Heartbeat,
+    /// End the session: the pen is stopped and retracted.
+    CloseSession {
+        /// The pen.
+        pen: String,
+    },
+    /// Set the needle depth (needs the session). Refused, never clamped, if the ceiling
+    /// policy does not allow it.
     SetDepth {
         /// Serial number or a unique prefix of one.
         pen: String,
@@ -60,6 +89,35 @@ pub enum Request {
         /// has started).
         wait: bool,
     },
+    /// Start needling (needs the session).
+    StartNeedling {
+        /// The pen.
+        pen: String,
+        /// Strokes per second.
+        strokes_per_s: u16,
+    },
+    /// Stop needling (needs the session).
+    StopNeedling {
+        /// The pen.
+        pen: String,
+    },
+    /// Make the pen signal (LED and buzzer) so people can tell which one it is. Needs no
+    /// session.
+    Identify {
+        /// The pen.
+        pen: String,
+    },
+    /// Receive events on this connection from now on, between replies.
+    Subscribe,
+}
+
+/// One frame from the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// The answer to a request.
+    Reply(ClientReply),
+    /// An event, for a subscribed connection.
+    Event(EventFrame),
 }
 
 /// The answer to one request.
@@ -83,92 +141,23 @@ pub enum Response {
     },
     /// Answer to `ListPens`, ordered by serial.
     Pens(Vec<PenReport>),
-    /// Answer to `PenStatus`.
-    PenStatus(PenReport),
+    /// Answer to `PenStatus` (boxed: a report is much larger than the other answers).
+    PenStatus(Box<PenReport>),
     /// Answer to `SetDepth`.
     DepthSet(DepthSetReport),
+    /// Answer to `OpenSession`.
+    SessionOpened(SessionInfo),
+    /// The request was carried out (heartbeat, close, needling, identify, subscribe).
+    Done,
 }
 
-/// What the daemon knows about one pen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PenReport {
-    /// Serial number.
+/// A session that was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The pen's serial.
     pub serial: String,
-    /// Product model, once identified.
-    pub model: String,
-    /// Firmware version, once identified.
-    pub firmware_version: String,
-    /// How the pen is connected, e.g. `sim` or `usb 1-2`.
-    pub link: String,
-    /// Where the pen stands in its life cycle.
-    pub state: PenState,
-    /// Motor position, raw encoder counts, as last reported.
-    pub position_counts: Option<i32>,
-    /// Calibrated depth at that position (through the pen's table), micrometres.
-    pub depth_um: Option<i32>,
-    /// The setpoint last accepted.
-    pub setpoint: Option<DepthUm>,
-    /// The pen's calibration, if it holds a valid one.
-    pub calibration: Option<CalibrationSummary>,
-    /// Diagnostics only a simulated pen can give.
-    pub sim: Option<SimDiagnostics>,
-}
-
-/// Where a pen stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PenState {
-    /// Seen, handshake under way.
-    Connecting,
-    /// Identified and homed; takes setpoints.
-    Ready,
-    /// Its firmware speaks another protocol; the daemon will not command it.
-    Incompatible {
-        /// Why, in words.
-        reason: String,
-    },
-    /// The pen latched a fault or stopped answering; it is not commanded until it recovers.
-    Faulted {
-        /// Why, in words.
-        reason: String,
-    },
-    /// Was connected, is gone.
-    Offline,
-}
-
-impl fmt::Display for PenState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PenState::Connecting => f.write_str("connecting"),
-            PenState::Ready => f.write_str("ready"),
-            PenState::Incompatible { reason } => write!(f, "incompatible: {reason}"),
-            PenState::Faulted { reason } => write!(f, "faulted: {reason}"),
-            PenState::Offline => f.write_str("offline"),
-        }
-    }
-}
-
-/// The calibration a pen holds, as the ceiling policy sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CalibrationSummary {
-    /// 0 for the factory table, larger for bench calibrations.
-    pub id: u32,
-    /// Seconds since the Unix epoch; 0 if unknown.
-    pub calibrated_at_unix_s: u64,
-    /// Uncertainty plus worst residual, kept clear of the ceiling.
-    pub margin_um: u16,
-    /// The deepest setpoint the policy accepts with this table.
-    pub usable_ceiling_um: u16,
-    /// Number of points in the table.
-    pub points: u8,
-}
-
-/// Truth only a simulation knows, for tests and demos.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SimDiagnostics {
-    /// The needle's true physical protrusion, micrometres.
-    pub true_protrusion_um: f64,
-    /// The deepest true protrusion reached since the simulated pen started.
-    pub max_true_protrusion_um: f64,
+    /// The session ends if the connection sends nothing for this long.
+    pub lease_ms: u32,
 }
 
 /// The outcome of an accepted setpoint.
@@ -191,6 +180,8 @@ pub struct ApiError {
     pub kind: ErrorKind,
     /// What happened and what to do, for people.
     pub message: String,
+    /// For `PenNotReady`: the pen's readiness problems.
+    pub problems: Vec<Problem>,
 }
 
 impl ApiError {
@@ -199,6 +190,7 @@ impl ApiError {
         ApiError {
             kind,
             message: message.into(),
+            problems: Vec::new(),
         }
     }
 }
@@ -234,6 +226,12 @@ pub enum ErrorKind {
     PenDisconnected,
     /// A later setpoint replaced this one before the pen reached it.
     Superseded,
+    /// Another client holds a session on the pen.
+    PenInUse,
+    /// The request needs a treatment session on the pen, and this connection holds none.
+    NoSession,
+    /// The pen has readiness problems (listed in the error) and cannot start a session.
+    PenNotReady,
     /// Too many requests queued for that pen; try again.
     Busy,
     /// The request could not be decoded or makes no sense.
@@ -307,8 +305,8 @@ pub fn decode_request(payload: &[u8]) -> Result<ClientRequest, postcard::Error> 
     decode_whole(payload)
 }
 
-/// Decodes a reply payload (the bytes after the length prefix).
-pub fn decode_reply(payload: &[u8]) -> Result<ClientReply, postcard::Error> {
+/// Decodes a server frame payload (the bytes after the length prefix).
+pub fn decode_server_frame(payload: &[u8]) -> Result<ServerFrame, postcard::Error> {
     decode_whole(payload)
 }
 
@@ -363,7 +361,7 @@ mod tests {
         #[test]
         fn any_payload_decodes_or_errors_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
             let _ = decode_request(&bytes);
-            let _ = decode_reply(&bytes);
+            let _ = decode_server_frame(&bytes);
         }
     }
 }

@@ -1,0 +1,1243 @@
+//! One task per pen: handshake, heartbeats, treatment sessions, setpoints, needling, events,
+//! and the pen's published report.
+//!
+//! The task owns the pen's link. It takes commands from clients through a bounded queue,
+//! puts every setpoint through the ceiling policy, matches replies by sequence number (via
+//! [`RequestTracker`]), times out every request, and publishes what it knows about the pen as
+//! a [`PenReport`] that readers take without disturbing the pen.
+//!
+//! Commands that move the pen need the treatment session ([`lease`]): one connection at a
+//! time holds it, renews it by heartbeats, and when it ends (closed, client gone, heartbeat
+//! lost, pen trouble, shutdown) the pen is stopped and retracted.
+
+pub mod lease;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pen_protocol::api::{
+    ApiError, CalibrationSummary, DepthSetReport, ErrorKind, Event, PenReport, PenState,
+    SessionHolder, SessionInfo,
+};
+use pen_protocol::pen::{
+    Approach, HostRequest, PenError, PenEvent, PenIdentity, PenReply, PROTOCOL_VERSION,
+    SCHEMA_FINGERPRINT,
+};
+use pen_protocol::{CalibrationTable, DepthUm, RawCounts, StrokeRate};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::{sleep_until, timeout_at, Instant};
+use tracing::{debug, info, warn};
+
+use crate::link::{LinkError, PenLink};
+use crate::pen_conn::{Incoming, RequestTracker, TooManyInFlight};
+use crate::policy::{approve_setpoint, ApprovedSetpoint, CalibrationClock};
+use crate::readiness;
+use lease::{Lease, LeaseBook, Opened};
+
+/// Timing of a session. The defaults suit USB and the simulator alike.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// How long the pen has to answer an ordinary request.
+    pub request_timeout: Duration,
+    /// How often to send a heartbeat when nothing else was sent (well inside the pen's
+    /// watchdog).
+    pub heartbeat_interval: Duration,
+    /// Extra time a move may take beyond the pen's own estimate.
+    pub move_slack: Duration,
+    /// Consecutive unanswered requests after which the pen counts as not answering.
+    pub unanswered_limit: u32,
+    /// A treatment session ends when its client sends nothing for this long.
+    pub lease: Duration,
+    /// How long `Identify` makes the pen signal.
+    pub identify_for: Duration,
+    /// The oldest a calibration may be before the pen gets no depth.
+    pub max_calibration_age: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            request_timeout: Duration::from_millis(500),
+            heartbeat_interval: Duration::from_millis(100),
+            move_slack: Duration::from_millis(1000),
+            unanswered_limit: 3,
+            lease: Duration::from_millis(1500),
+            identify_for: Duration::from_secs(3),
+            max_calibration_age: Duration::from_secs(365 * 24 * 60 * 60),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// The policy's view of time now: today's date (read here, at the edge) and the age limit.
+    pub fn calibration_clock(&self) -> CalibrationClock {
+        let now_unix_s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        CalibrationClock {
+            now_unix_s,
+            max_age_s: self.max_calibration_age.as_secs(),
+        }
+    }
+}
+
+/// Where the answer to a command goes.
+pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// What clients (through the server) ask of a pen's session. `connection` identifies the
+/// client connection; only the one holding the treatment session may move the pen.
+#[derive(Debug)]
+pub enum PenCommand {
+    /// Take the treatment session, waiting in line up to `wait` if it is held.
+    OpenSession {
+        /// The asking connection.
+        connection: u64,
+        /// Who is asking.
+        holder: SessionHolder,
+        /// How long to wait in line.
+        wait: Duration,
+        /// Where the answer goes.
+        reply: Reply<SessionInfo>,
+    },
+    /// End the session: stop and retract.
+    CloseSession {
+        /// The asking connection.
+        connection: u64,
+        /// Where the answer goes.
+        reply: Reply<()>,
+    },
+    /// The connection is alive: renew its session.
+    Renew {
+        /// The connection.
+        connection: u64,
+    },
+    /// The connection is gone: end its session, leave the line.
+    Release {
+        /// The connection.
+        connection: u64,
+    },
+    /// Set the depth, if the session is held and the ceiling policy allows it.
+    SetDepth {
+        /// The asking connection.
+        connection: u64,
+        /// Requested depth, micrometres.
+        depth_um: u32,
+        /// Answer once the position is reached rather than once the move started.
+        wait: bool,
+        /// Where the answer goes.
+        reply: Reply<DepthSetReport>,
+    },
+    /// Start (`Some` rate, strokes per second) or stop (`None`) needling.
+    Needling {
+        /// The asking connection.
+        connection: u64,
+        /// The rate, or `None` to stop.
+        strokes_per_s: Option<u16>,
+        /// Where the answer goes.
+        reply: Reply<()>,
+    },
+    /// Make the pen signal to the people nearby.
+    Identify {
+        /// Where the answer goes.
+        reply: Reply<()>,
+    },
+    /// Stop needling, retract, and end the session task.
+    Shutdown {
+        /// Signalled when the pen is retracted (or could not be).
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What a request in flight was for.
+#[derive(Debug)]
+enum Pending {
+    /// A request the session awaits in line (handshake, shutdown).
+    InLine,
+    Heartbeat,
+    /// A status read to refresh the report.
+    Refresh,
+    /// A retract at the end of a session; `done` (if any) is answered once it is finished.
+    Retract {
+        done: Option<Reply<()>>,
+    },
+    Move {
+        approved: ApprovedSetpoint,
+        wait: bool,
+        reply: Reply<DepthSetReport>,
+    },
+    Needling {
+        rate: Option<StrokeRate>,
+        reply: Reply<()>,
+    },
+    Identify {
+        reply: Reply<()>,
+    },
+}
+
+impl Pending {
+    /// Answers the client waiting on this request, if any, with `why`. Returns whether
+    /// anyone was waiting.
+    fn fail(self, why: ApiError) -> bool {
+        match self {
+            Pending::Move { reply, .. } => {
+                let _ = reply.send(Err(why));
+                true
+            }
+            Pending::Needling { reply, .. }
+            | Pending::Identify { reply }
+            | Pending::Retract { done: Some(reply) } => {
+                let _ = reply.send(Err(why));
+                true
+            }
+            Pending::InLine
+            | Pending::Heartbeat
+            | Pending::Refresh
+            | Pending::Retract { done: None } => false,
+        }
+    }
+}
+
+/// A setpoint whose move started and whose client waits for the position to be reached.
+#[derive(Debug)]
+struct AwaitingReached {
+    move_seq: u32,
+    deadline: Instant,
+    approved: ApprovedSetpoint,
+    reply: Reply<DepthSetReport>,
+}
+
+/// A retract whose client waits for the pen to be parked.
+#[derive(Debug)]
+struct AwaitingRetract {
+    move_seq: u32,
+    deadline: Instant,
+    reply: Reply<()>,
+}
+
+/// Why a request made in line failed.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error("{0}")]
+    Link(#[from] LinkError),
+    #[error("pen did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("pen refused: {0}")]
+    Refused(PenError),
+    #[error("too many requests in flight")]
+    Busy,
+}
+
+struct Session<L> {
+    link: L,
+    config: SessionConfig,
+    tracker: RequestTracker<Pending>,
+    origin: Instant,
+    report: watch::Sender<PenReport>,
+    events: broadcast::Sender<Event>,
+    calibration: Option<CalibrationTable>,
+    leases: LeaseBook<Reply<SessionInfo>>,
+    awaiting: Option<AwaitingReached>,
+    retracting: Option<AwaitingRetract>,
+    /// The setpoint move under way: its sequence number and depth.
+    moving: Option<(u32, DepthUm)>,
+    last_sent: Instant,
+    unanswered: u32,
+}
+
+/// The first report of a pen, before it has said anything.
+pub fn initial_report(serial: &str, link: &str) -> PenReport {
+    PenReport {
+        serial: serial.to_string(),
+        model: String::new(),
+        firmware_version: String::new(),
+        link: link.to_string(),
+        state: PenState::Connecting,
+        problems: Vec::new(),
+        session: None,
+        position_counts: None,
+        depth_um: None,
+        setpoint: None,
+        needling: None,
+        calibration: None,
+        sim: None,
+    }
+}
+
+fn error(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+    ApiError::new(kind, message)
+}
+
+/// Runs a pen's session until the pen goes away or a `Shutdown` command ends it.
+pub async fn run_session<L: PenLink>(
+    link: L,
+    config: SessionConfig,
+    mut commands: mpsc::Receiver<PenCommand>,
+    report: watch::Sender<PenReport>,
+    events: broadcast::Sender<Event>,
+) {
+    let now = Instant::now();
+    let mut session = Session {
+        leases: LeaseBook::new(config.lease),
+        link,
+        config,
+        tracker: RequestTracker::new(),
+        origin: now,
+        report,
+        events,
+        calibration: None,
+        awaiting: None,
+        retracting: None,
+        moving: None,
+        last_sent: now,
+        unanswered: 0,
+    };
+    match session.handshake().await {
+        Ok(()) => {
+            info!(pen = %session.serial(), "pen ready");
+            session.set_state(PenState::Ready);
+            session.emit(Event::PenConnected {
+                serial: session.serial(),
+            });
+            session.serve(&mut commands).await;
+        }
+        Err(state) => {
+            warn!(pen = %session.serial(), state = %state, "pen not usable");
+            let offline = state == PenState::Offline;
+            session.set_state(state);
+            if !offline {
+                session.refuse_until_gone(&mut commands).await;
+            }
+        }
+    }
+}
+
+impl<L: PenLink> Session<L> {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn serial(&self) -> String {
+        self.link.serial().to_string()
+    }
+
+    fn set_state(&self, state: PenState) {
+        self.report.send_modify(|r| r.state = state);
+    }
+
+    fn state(&self) -> PenState {
+        self.report.borrow().state.clone()
+    }
+
+    fn emit(&self, event: Event) {
+        // No subscribers is fine: events are for whoever listens.
+        let _ = self.events.send(event);
+    }
+
+    /// Hello, identity checks, calibration read, homing. On failure, the state to show.
+    async fn handshake(&mut self) -> Result<(), PenState> {
+        let timeout = self.config.request_timeout;
+        let hello = HostRequest::Hello {
+            protocol_version: PROTOCOL_VERSION,
+        };
+        let identity = match self.call(hello, timeout).await.map_err(handshake_failed)? {
+            (_, PenReply::Identity(identity)) => identity,
+            (_, other) => return Err(unexpected(&other)),
+        };
+        self.check_identity(&identity)?;
+        let calibration = match self.call(HostRequest::ReadCalibration, timeout).await {
+            Ok((_, PenReply::Calibration(table))) => table,
+            Ok((_, other)) => return Err(unexpected(&other)),
+            Err(e) => return Err(handshake_failed(e)),
+        };
+        self.set_calibration(calibration);
+        let (home_seq, eta) = match self.call(HostRequest::Home, timeout).await {
+            Ok((seq, PenReply::MoveStarted { eta_ms })) => (seq, eta_ms),
+            Ok((_, other)) => return Err(unexpected(&other)),
+            Err(e) => return Err(handshake_failed(e)),
+        };
+        let deadline = Instant::now() + Duration::from_millis(eta.into()) + self.config.move_slack;
+        self.wait_reached(home_seq, deadline)
+            .await
+            .map_err(handshake_failed)
+    }
+
+    fn check_identity(&mut self, id: &PenIdentity) -> Result<(), PenState> {
+        self.report.send_modify(|r| {
+            r.model = id.model.to_string();
+            r.firmware_version = id.firmware_version.to_string();
+        });
+        let reason = if id.protocol_version != PROTOCOL_VERSION {
+            format!(
+                "pen speaks protocol v{}, this pend speaks v{PROTOCOL_VERSION}; update the pen firmware or pend so they match",
+                id.protocol_version
+            )
+        } else if id.schema_fingerprint != SCHEMA_FINGERPRINT {
+            format!(
+                "pen's message schema {:016x} differs from pend's {SCHEMA_FINGERPRINT:016x} under the same protocol version; the firmware is a mismatched build, reflash it",
+                id.schema_fingerprint
+            )
+        } else if id.serial.as_str() != self.link.serial() {
+            format!(
+                "pen says its serial is {:?} but its connection reports {:?}",
+                id.serial.as_str(),
+                self.link.serial()
+            )
+        } else {
+            return Ok(());
+        };
+        Err(PenState::Incompatible { reason })
+    }
+
+    fn set_calibration(&mut self, table: Option<CalibrationTable>) {
+        let summary = match &table {
+            Some(t) if t.validate().is_ok() => Some(CalibrationSummary {
+                id: t.id,
+                calibrated_at_unix_s: t.calibrated_at_unix_s,
+                margin_um: t.margin_um,
+                usable_ceiling_um: t.usable_ceiling_um(),
+                points: t.points.len() as u8,
+            }),
+            Some(t) => {
+                warn!(pen = %self.serial(), error = ?t.validate(), "pen holds an invalid calibration table");
+                None
+            }
+            None => None,
+        };
+        self.report.send_modify(|r| r.calibration = summary);
+        self.calibration = table;
+    }
+
+    /// Sends `request` and waits for its reply, handling whatever else arrives meanwhile.
+    async fn call(
+        &mut self,
+        request: HostRequest,
+        timeout: Duration,
+    ) -> Result<(u32, PenReply), CallError> {
+        let (seq, bytes) = self
+            .tracker
+            .start(request, self.now(), timeout, Pending::InLine)
+            .map_err(|_| CallError::Busy)?;
+        self.send(&bytes).await?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let frame = match timeout_at(deadline, self.link.recv()).await {
+                Ok(frame) => frame?,
+                Err(_) => {
+                    let now = self.now() + Duration::from_millis(1);
+                    for tag in self.tracker.expire(now) {
+                        self.on_expired(tag).await;
+                    }
+                    return Err(CallError::Timeout(timeout));
+                }
+            };
+            match self.tracker.on_frame(&frame) {
+                Incoming::Reply {
+                    seq: got,
+                    tag: Pending::InLine,
+                    result,
+                } if got == seq => {
+                    self.unanswered = 0;
+                    return result.map(|r| (seq, r)).map_err(CallError::Refused);
+                }
+                other => self.on_incoming(other).await,
+            }
+        }
+    }
+
+    /// Waits for the `PositionReached` of the move started by `move_seq`.
+    async fn wait_reached(&mut self, move_seq: u32, deadline: Instant) -> Result<(), CallError> {
+        let waited = deadline.saturating_duration_since(Instant::now());
+        loop {
+            let frame = timeout_at(deadline, self.link.recv())
+                .await
+                .map_err(|_| CallError::Timeout(waited))??;
+            match self.tracker.on_frame(&frame) {
+                Incoming::Event(PenEvent::PositionReached {
+                    move_seq: seq,
+                    position,
+                }) if seq == move_seq => {
+                    self.record_position(position);
+                    return Ok(());
+                }
+                other => self.on_incoming(other).await,
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        // The link has its own buffering; a pen that stops taking frames must not stall the
+        // session forever.
+        let deadline = Instant::now() + self.config.request_timeout;
+        match timeout_at(deadline, self.link.send(bytes)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(LinkError::Transport("pen is not taking frames".into())),
+        }
+        self.last_sent = Instant::now();
+        Ok(())
+    }
+
+    /// The main loop of a ready pen.
+    async fn serve(&mut self, commands: &mut mpsc::Receiver<PenCommand>) {
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(PenCommand::Shutdown { done }) => {
+                        self.shut_down().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(command) => self.on_command(command).await,
+                    None => return,
+                },
+                frame = self.link.recv() => match frame {
+                    Ok(bytes) => {
+                        let incoming = self.tracker.on_frame(&bytes);
+                        self.on_incoming(incoming).await;
+                    }
+                    Err(error) => {
+                        self.go_offline(&error).await;
+                        return;
+                    }
+                },
+                _ = sleep_until(wake) => {
+                    if let Err(error) = self.on_tick().await {
+                        self.go_offline(&error).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let mut wake = self.last_sent + self.config.heartbeat_interval;
+        if let Some(deadline) = self.tracker.next_deadline() {
+            wake = wake.min(self.origin + deadline);
+        }
+        if let Some(awaiting) = &self.awaiting {
+            wake = wake.min(awaiting.deadline);
+        }
+        if let Some(retracting) = &self.retracting {
+            wake = wake.min(retracting.deadline);
+        }
+        if let Some(deadline) = self.leases.next_deadline() {
+            wake = wake.min(deadline);
+        }
+        wake
+    }
+
+    async fn on_tick(&mut self) -> Result<(), LinkError> {
+        for tag in self.tracker.expire(self.now()) {
+            self.on_expired(tag).await;
+        }
+        let now = Instant::now();
+        if self.awaiting.as_ref().is_some_and(|a| a.deadline <= now) {
+            let awaiting = self.awaiting.take().expect("checked above");
+            let _ = awaiting.reply.send(Err(error(
+                ErrorKind::PenTimeout,
+                format!(
+                    "pen {} started the move to {} but did not report it reached in time",
+                    self.serial(),
+                    awaiting.approved.depth()
+                ),
+            )));
+        }
+        if self.retracting.as_ref().is_some_and(|r| r.deadline <= now) {
+            let retracting = self.retracting.take().expect("checked above");
+            let _ = retracting.reply.send(Err(error(
+                ErrorKind::PenTimeout,
+                format!("pen {} did not confirm it retracted in time", self.serial()),
+            )));
+        }
+        let (lapsed, gave_up) = self.leases.expire(now);
+        for waiter in gave_up {
+            let _ = waiter.reply.send(Err(self.in_use_error()));
+        }
+        if let Some(lease) = lapsed {
+            let reason = format!(
+                "heartbeat lost: nothing from {} for {} ms",
+                lease.holder,
+                self.leases.lease_for().as_millis()
+            );
+            self.end_session(lease, &reason, None).await;
+        }
+        if self.last_sent + self.config.heartbeat_interval <= Instant::now() {
+            self.start(HostRequest::Heartbeat, Pending::Heartbeat)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a request the main loop will see answered. A full tracker drops heartbeats,
+    /// refreshes and retracts (they will be retried or are not owed to anyone) and answers
+    /// client requests with `Busy`.
+    async fn start(&mut self, request: HostRequest, tag: Pending) -> Result<(), LinkError> {
+        let timeout = self.config.request_timeout;
+        match self.tracker.start(request, self.now(), timeout, tag) {
+            Ok((_, bytes)) => self.send(&bytes).await,
+            Err(TooManyInFlight(tag)) => {
+                let busy = error(
+                    ErrorKind::Busy,
+                    format!(
+                        "pen {} has too many requests under way; try again",
+                        self.serial()
+                    ),
+                );
+                if !tag.fail(busy) {
+                    debug!(pen = %self.serial(), "too many requests in flight; skipped one");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts a client's request; a link failure is answered to the client and surfaces in
+    /// the main loop's next receive.
+    async fn start_for_client(&mut self, request: HostRequest, tag: Pending) {
+        if let Err(e) = self.start(request, tag).await {
+            warn!(pen = %self.serial(), error = %e, "could not send a request to the pen");
+        }
+    }
+
+    async fn on_command(&mut self, command: PenCommand) {
+        match command {
+            PenCommand::OpenSession {
+                connection,
+                holder,
+                wait,
+                reply,
+            } => self.open_session(connection, holder, wait, reply).await,
+            PenCommand::CloseSession { connection, reply } => {
+                match self.leases.release(connection) {
+                    // Answered once the pen is parked.
+                    Some(lease) => {
+                        self.end_session(lease, "closed by the client", Some(reply))
+                            .await
+                    }
+                    None => drop(reply.send(Err(self.no_session_error(connection)))),
+                }
+            }
+            PenCommand::Renew { connection } => {
+                self.leases.renew(connection, Instant::now());
+            }
+            PenCommand::Release { connection } => {
+                if let Some(lease) = self.leases.release(connection) {
+                    self.end_session(lease, "client disconnected", None).await;
+                }
+            }
+            PenCommand::SetDepth {
+                connection,
+                depth_um,
+                wait,
+                reply,
+            } => match self.check_session(connection) {
+                Ok(()) => self.set_depth(depth_um, wait, reply).await,
+                Err(e) => drop(reply.send(Err(e))),
+            },
+            PenCommand::Needling {
+                connection,
+                strokes_per_s,
+                reply,
+            } => match self.check_session(connection) {
+                Ok(()) => self.needling(strokes_per_s, reply).await,
+                Err(e) => drop(reply.send(Err(e))),
+            },
+            PenCommand::Identify { reply } => {
+                let duration_ms = self.config.identify_for.as_millis().min(u16::MAX.into()) as u16;
+                self.start_for_client(
+                    HostRequest::Identify { duration_ms },
+                    Pending::Identify { reply },
+                )
+                .await;
+            }
+            PenCommand::Shutdown { .. } => unreachable!("handled by the main loop"),
+        }
+    }
+
+    async fn open_session(
+        &mut self,
+        connection: u64,
+        holder: SessionHolder,
+        wait: Duration,
+        reply: Reply<SessionInfo>,
+    ) {
+        if let Err(not_ready) = self.check_ready() {
+            let _ = reply.send(Err(not_ready));
+            return;
+        }
+        let now = Instant::now();
+        match self.leases.open(connection, holder, now, now + wait, reply) {
+            Opened::Granted(reply) => self.granted(reply),
+            Opened::Queued => {}
+            Opened::InUse(reply, _) => drop(reply.send(Err(self.in_use_error()))),
+        }
+    }
+
+    /// Answers a client that was given the session, and tells everyone.
+    fn granted(&mut self, reply: Reply<SessionInfo>) {
+        let Some(lease) = self.leases.held().cloned() else {
+            return;
+        };
+        let info = SessionInfo {
+            serial: self.serial(),
+            lease_ms: self.leases.lease_for().as_millis() as u32,
+        };
+        if reply.send(Ok(info)).is_err() {
+            // The client stopped waiting just now; nobody holds the session after all.
+            self.leases.revoke();
+            return;
+        }
+        info!(pen = %self.serial(), holder = %lease.holder, "session opened");
+        self.report
+            .send_modify(|r| r.session = Some(lease.holder.clone()));
+        self.emit(Event::SessionOpened {
+            serial: self.serial(),
+            client_name: lease.holder.client_name,
+        });
+    }
+
+    /// The pen's readiness problems as an error, if it has any.
+    fn check_ready(&self) -> Result<(), ApiError> {
+        let state = self.state();
+        let summary = self.report.borrow().calibration.clone();
+        let clock = self.config.calibration_clock();
+        let problems = readiness::problems(&state, summary.as_ref(), clock);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let words: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        Err(ApiError {
+            kind: ErrorKind::PenNotReady,
+            message: format!("pen {} is not ready: {}", self.serial(), words.join("; ")),
+            problems,
+        })
+    }
+
+    fn in_use_error(&self) -> ApiError {
+        match self.leases.held() {
+            Some(lease) => error(
+                ErrorKind::PenInUse,
+                format!(
+                    "pen {} is in use by {}; ask them to close their session, or wait in line",
+                    self.serial(),
+                    lease.holder
+                ),
+            ),
+            None => error(
+                ErrorKind::PenInUse,
+                format!("pen {} was not free in time", self.serial()),
+            ),
+        }
+    }
+
+    fn no_session_error(&self, connection: u64) -> ApiError {
+        match self.leases.held() {
+            Some(lease) if lease.connection != connection => self.in_use_error(),
+            _ => error(
+                ErrorKind::NoSession,
+                format!(
+                    "this needs a treatment session on pen {}; open one first",
+                    self.serial()
+                ),
+            ),
+        }
+    }
+
+    /// Checks `connection` holds the session, and renews it.
+    fn check_session(&mut self, connection: u64) -> Result<(), ApiError> {
+        if self.leases.renew(connection, Instant::now()) {
+            Ok(())
+        } else {
+            Err(self.no_session_error(connection))
+        }
+    }
+
+    /// Ends `lease` without moving the pen: report, event, waiting setpoint.
+    fn close_lease(&mut self, lease: Lease, reason: &str) {
+        info!(pen = %self.serial(), holder = %lease.holder, reason, "session closed");
+        self.fail_awaiting(
+            ErrorKind::NoSession,
+            &format!("the session ended: {reason}"),
+        );
+        let was_needling = self.report.borrow().needling.is_some();
+        self.report.send_modify(|r| {
+            r.session = None;
+            r.setpoint = None;
+            r.needling = None;
+        });
+        if was_needling {
+            self.emit(Event::NeedlingStopped {
+                serial: self.serial(),
+            });
+        }
+        self.emit(Event::SessionClosed {
+            serial: self.serial(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Ends `lease`: stop, retract, and hand the pen to whoever waits next. `done`, if
+    /// given, is answered once the pen reports itself parked.
+    async fn end_session(&mut self, lease: Lease, reason: &str, done: Option<Reply<()>>) {
+        self.close_lease(lease, reason);
+        self.moving = None;
+        self.start_for_client(HostRequest::Retract, Pending::Retract { done })
+            .await;
+        self.grant_waiting();
+    }
+
+    /// Gives a free session to the next client in line, if the pen can be used.
+    fn grant_waiting(&mut self) {
+        if let Err(not_ready) = self.check_ready() {
+            for waiter in self.leases.drain_waiters() {
+                let _ = waiter.reply.send(Err(not_ready.clone()));
+            }
+            return;
+        }
+        while let Some(reply) = self.leases.grant_next(Instant::now()) {
+            self.granted(reply);
+            if self.leases.held().is_some() {
+                return;
+            }
+        }
+    }
+
+    /// The pen can no longer be used: end any session and send the line away.
+    async fn pen_unusable(&mut self, reason: &str) {
+        if let Some(lease) = self.leases.revoke() {
+            self.end_session(lease, reason, None).await;
+        } else {
+            self.grant_waiting();
+        }
+    }
+
+    async fn set_depth(&mut self, depth_um: u32, wait: bool, reply: Reply<DepthSetReport>) {
+        let serial = self.serial();
+        let state = self.state();
+        if state != PenState::Ready {
+            let _ = reply.send(Err(error(
+                ErrorKind::PenUnavailable,
+                format!("pen {serial} cannot take a depth now: {state}"),
+            )));
+            return;
+        }
+        let clock = self.config.calibration_clock();
+        let approved = match approve_setpoint(depth_um, self.calibration.as_ref(), clock) {
+            Ok(approved) => approved,
+            Err(refusal) => {
+                warn!(pen = %serial, depth_um, %refusal, "setpoint refused");
+                let _ = reply.send(Err(ApiError::from(&refusal)));
+                return;
+            }
+        };
+        let request = HostRequest::MoveTo {
+            target: approved.target(),
+            approach: Approach::FromBelow,
+        };
+        let pending = Pending::Move {
+            approved,
+            wait,
+            reply,
+        };
+        self.start_for_client(request, pending).await;
+    }
+
+    async fn needling(&mut self, strokes_per_s: Option<u16>, reply: Reply<()>) {
+        let state = self.state();
+        if state != PenState::Ready {
+            let _ = reply.send(Err(error(
+                ErrorKind::PenUnavailable,
+                format!("pen {} cannot needle now: {state}", self.serial()),
+            )));
+            return;
+        }
+        let (request, rate) = match strokes_per_s {
+            None => (HostRequest::StopNeedling, None),
+            Some(per_s) => match StrokeRate::new(per_s.into()) {
+                Ok(rate) => (HostRequest::StartNeedling { rate }, Some(rate)),
+                Err(out_of_range) => {
+                    let _ = reply.send(Err(error(ErrorKind::BadRequest, out_of_range.to_string())));
+                    return;
+                }
+            },
+        };
+        self.start_for_client(request, Pending::Needling { rate, reply })
+            .await;
+    }
+
+    async fn on_incoming(&mut self, incoming: Incoming<Pending>) {
+        match incoming {
+            Incoming::Reply { seq, tag, result } => {
+                self.unanswered = 0;
+                if self.state() == PenState::NotAnswering {
+                    info!(pen = %self.serial(), "pen answers again");
+                    self.set_state(PenState::Ready);
+                    self.emit(Event::PenConnected {
+                        serial: self.serial(),
+                    });
+                }
+                self.on_reply(seq, tag, result).await;
+            }
+            Incoming::Event(event) => self.on_event(event).await,
+            Incoming::Stale { seq } => {
+                debug!(pen = %self.serial(), seq, "discarded a late reply");
+            }
+            Incoming::Garbage(error) => {
+                warn!(pen = %self.serial(), %error, "discarded a frame from the pen");
+            }
+        }
+    }
+
+    async fn on_reply(&mut self, seq: u32, tag: Pending, result: Result<PenReply, PenError>) {
+        let serial = self.serial();
+        match (tag, result) {
+            (Pending::Heartbeat | Pending::InLine | Pending::Retract { done: None }, _) => {}
+            (Pending::Retract { done: Some(reply) }, Ok(PenReply::MoveStarted { eta_ms })) => {
+                if let Some(previous) = self.retracting.take() {
+                    let _ = previous.reply.send(Ok(()));
+                }
+                self.retracting = Some(AwaitingRetract {
+                    move_seq: seq,
+                    deadline: Instant::now()
+                        + Duration::from_millis(eta_ms.into())
+                        + self.config.move_slack,
+                    reply,
+                });
+            }
+            (Pending::Retract { done: Some(reply) }, other) => {
+                let _ = reply.send(Err(error(
+                    ErrorKind::PenRefused,
+                    format!("pen {serial} did not retract: {other:?}"),
+                )));
+            }
+            (Pending::Refresh, Ok(PenReply::Status(status))) => {
+                self.record_position(status.position);
+                if let Some(code) = status.fault {
+                    self.set_state(PenState::Faulted {
+                        reason: format!("pen latched a fault: {code}"),
+                    });
+                }
+            }
+            (Pending::Refresh, _) => {}
+            (
+                Pending::Move {
+                    approved,
+                    wait,
+                    reply,
+                },
+                result,
+            ) => self.on_move_reply(seq, approved, wait, reply, result),
+            (Pending::Needling { rate, reply }, Ok(_)) => {
+                self.report
+                    .send_modify(|r| r.needling = rate.map(StrokeRate::per_second));
+                self.emit(match rate {
+                    Some(rate) => Event::NeedlingStarted {
+                        serial,
+                        strokes_per_s: rate.per_second(),
+                    },
+                    None => Event::NeedlingStopped { serial },
+                });
+                let _ = reply.send(Ok(()));
+            }
+            (Pending::Identify { reply }, Ok(_)) => drop(reply.send(Ok(()))),
+            (Pending::Needling { reply, .. } | Pending::Identify { reply }, Err(e)) => {
+                let _ = reply.send(Err(error(
+                    ErrorKind::PenRefused,
+                    format!("pen {serial} refused: {e}"),
+                )));
+            }
+        }
+    }
+
+    fn on_move_reply(
+        &mut self,
+        seq: u32,
+        approved: ApprovedSetpoint,
+        wait: bool,
+        reply: Reply<DepthSetReport>,
+        result: Result<PenReply, PenError>,
+    ) {
+        let serial = self.serial();
+        match result {
+            Ok(PenReply::MoveStarted { eta_ms }) => {
+                info!(pen = %serial, depth_um = approved.depth().um(), target = approved.target().0, "setpoint accepted");
+                self.report
+                    .send_modify(|r| r.setpoint = Some(approved.depth()));
+                self.moving = Some((seq, approved.depth()));
+                if let Some(previous) = self.awaiting.take() {
+                    let _ = previous.reply.send(Err(error(
+                        ErrorKind::Superseded,
+                        format!(
+                            "the move to {} was replaced by a later setpoint before it was reached",
+                            previous.approved.depth()
+                        ),
+                    )));
+                }
+                if wait {
+                    self.awaiting = Some(AwaitingReached {
+                        move_seq: seq,
+                        deadline: Instant::now()
+                            + Duration::from_millis(eta_ms.into())
+                            + self.config.move_slack,
+                        approved,
+                        reply,
+                    });
+                } else {
+                    let _ = reply.send(Ok(depth_report(&serial, approved, false)));
+                }
+            }
+            Ok(other) => {
+                let _ = reply.send(Err(error(
+                    ErrorKind::Internal,
+                    format!("pen {serial} answered a move with {other:?}"),
+                )));
+            }
+            Err(pen_error) => {
+                let kind = match pen_error {
+                    PenError::BeyondFirmwareLimit { .. } => ErrorKind::FirmwareLimit,
+                    _ => ErrorKind::PenRefused,
+                };
+                warn!(pen = %serial, error = %pen_error, "pen refused a setpoint");
+                let _ = reply.send(Err(error(
+                    kind,
+                    format!("pen {serial} refused {}: {pen_error}", approved.depth()),
+                )));
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: PenEvent) {
+        let serial = self.serial();
+        match event {
+            PenEvent::PositionReached { move_seq, position } => {
+                self.record_position(position);
+                if let Some((seq, depth)) = self.moving {
+                    if seq == move_seq {
+                        self.moving = None;
+                        self.emit(Event::DepthReached {
+                            serial: serial.clone(),
+                            depth,
+                        });
+                    }
+                }
+                if self
+                    .retracting
+                    .as_ref()
+                    .is_some_and(|r| r.move_seq == move_seq)
+                {
+                    let retracting = self.retracting.take().expect("checked above");
+                    let _ = retracting.reply.send(Ok(()));
+                }
+                if self
+                    .awaiting
+                    .as_ref()
+                    .is_some_and(|a| a.move_seq == move_seq)
+                {
+                    let awaiting = self.awaiting.take().expect("checked above");
+                    let _ = awaiting
+                        .reply
+                        .send(Ok(depth_report(&serial, awaiting.approved, true)));
+                }
+            }
+            PenEvent::Fault { code } => {
+                warn!(pen = %serial, %code, "pen latched a fault and retracted");
+                let reason = format!("pen latched a fault: {code}");
+                self.set_state(PenState::Faulted {
+                    reason: reason.clone(),
+                });
+                self.emit(Event::Fault {
+                    serial,
+                    reason: reason.clone(),
+                });
+                self.pen_unusable(&reason).await;
+                self.start_for_client(HostRequest::Status, Pending::Refresh)
+                    .await;
+            }
+            PenEvent::WatchdogRetracted => {
+                warn!(pen = %serial, "pen's watchdog expired: it stopped and retracted");
+                let reason = "the pen's watchdog retracted it (it heard nothing from pend in time)";
+                self.emit(Event::Fault {
+                    serial,
+                    reason: reason.to_string(),
+                });
+                if let Some(lease) = self.leases.revoke() {
+                    self.end_session(lease, reason, None).await;
+                }
+                self.start_for_client(HostRequest::Status, Pending::Refresh)
+                    .await;
+            }
+        }
+    }
+
+    fn fail_awaiting(&mut self, kind: ErrorKind, why: &str) {
+        if let Some(awaiting) = self.awaiting.take() {
+            let _ = awaiting.reply.send(Err(error(kind, why)));
+        }
+    }
+
+    async fn on_expired(&mut self, tag: Pending) {
+        self.unanswered += 1;
+        let timeout = error(
+            ErrorKind::PenTimeout,
+            format!("pen {} did not answer in time", self.serial()),
+        );
+        tag.fail(timeout);
+        if self.unanswered == self.config.unanswered_limit && self.state() == PenState::Ready {
+            warn!(pen = %self.serial(), unanswered = self.unanswered, "pen stopped answering");
+            self.set_state(PenState::NotAnswering);
+            self.emit(Event::Fault {
+                serial: self.serial(),
+                reason: "the pen stopped answering".into(),
+            });
+            Box::pin(self.pen_unusable("the pen stopped answering")).await;
+        }
+    }
+
+    fn record_position(&self, position: RawCounts) {
+        let depth = self
+            .calibration
+            .as_ref()
+            .and_then(|t| t.depth_at_raw(position));
+        self.report.send_modify(|r| {
+            r.position_counts = Some(position.0);
+            r.depth_um = depth;
+        });
+    }
+
+    async fn go_offline(&mut self, link_error: &LinkError) {
+        warn!(pen = %self.serial(), error = %link_error, "pen went offline");
+        let message = format!("pen {} disconnected", self.serial());
+        for tag in self.tracker.fail_all() {
+            tag.fail(error(ErrorKind::PenDisconnected, &message));
+        }
+        self.fail_awaiting(ErrorKind::PenDisconnected, &message);
+        if let Some(retracting) = self.retracting.take() {
+            let _ = retracting
+                .reply
+                .send(Err(error(ErrorKind::PenDisconnected, &message)));
+        }
+        self.set_state(PenState::Offline);
+        if let Some(lease) = self.leases.revoke() {
+            self.close_lease(lease, "the pen disconnected");
+        }
+        for waiter in self.leases.drain_waiters() {
+            let _ = waiter
+                .reply
+                .send(Err(error(ErrorKind::PenDisconnected, &message)));
+        }
+        self.emit(Event::PenDisconnected {
+            serial: self.serial(),
+        });
+    }
+
+    /// Stops needling and parks the pen before the session task ends.
+    async fn shut_down(&mut self) {
+        if let Some(lease) = self.leases.revoke() {
+            self.close_lease(lease, "pend is shutting down");
+        }
+        for waiter in self.leases.drain_waiters() {
+            let _ = waiter
+                .reply
+                .send(Err(error(ErrorKind::ShuttingDown, "pend is shutting down")));
+        }
+        self.fail_awaiting(ErrorKind::ShuttingDown, "pend is shutting down");
+        let timeout = self.config.request_timeout;
+        let result = match self.call(HostRequest::Retract, timeout).await {
+            Ok((seq, PenReply::MoveStarted { eta_ms })) => {
+                let deadline =
+                    Instant::now() + Duration::from_millis(eta_ms.into()) + self.config.move_slack;
+                self.wait_reached(seq, deadline).await
+            }
+            Ok((_, other)) => {
+                warn!(pen = %self.serial(), ?other, "unexpected answer to retract");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        };
+        let parked = match result {
+            Ok(()) => {
+                info!(pen = %self.serial(), "pen retracted");
+                Ok(())
+            }
+            Err(why) => {
+                warn!(pen = %self.serial(), error = %why, "could not confirm the pen retracted");
+                Err(error(
+                    ErrorKind::ShuttingDown,
+                    format!("pend is shutting down and could not confirm the retract: {why}"),
+                ))
+            }
+        };
+        for tag in self.tracker.fail_all() {
+            tag.fail(error(ErrorKind::ShuttingDown, "pend is shutting down"));
+        }
+        if let Some(retracting) = self.retracting.take() {
+            // The in-line retract above parked the pen (or reported why not).
+            let _ = retracting.reply.send(parked);
+        }
+        self.set_state(PenState::Offline);
+    }
+
+    /// A pen that cannot be used: answer commands with why, until it goes away.
+    async fn refuse_until_gone(&mut self, commands: &mut mpsc::Receiver<PenCommand>) {
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(PenCommand::Shutdown { done }) => {
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(command) => self.refuse(command),
+                    None => return,
+                },
+                frame = self.link.recv() => {
+                    if frame.is_err() {
+                        self.set_state(PenState::Offline);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn refuse(&self, command: PenCommand) {
+        let not_ready = || {
+            self.check_ready()
+                .err()
+                .unwrap_or_else(|| error(ErrorKind::PenUnavailable, "the pen cannot be used"))
+        };
+        match command {
+            PenCommand::OpenSession { reply, .. } => drop(reply.send(Err(not_ready()))),
+            PenCommand::SetDepth { reply, .. } => drop(reply.send(Err(not_ready()))),
+            PenCommand::CloseSession { reply, .. }
+            | PenCommand::Needling { reply, .. }
+            | PenCommand::Identify { reply } => drop(reply.send(Err(not_ready()))),
+            PenCommand::Renew { .. } | PenCommand::Release { .. } | PenCommand::Shutdown { .. } => {
+            }
+        }
+    }
+}
+
+fn depth_report(serial: &str, approved: ApprovedSetpoint, reached: bool) -> DepthSetReport {
+    DepthSetReport {
+        serial: serial.to_string(),
+        depth: approved.depth(),
+        target_counts: approved.target().0,
+        reached,
+    }
+}
+
+fn handshake_failed(error: CallError) -> PenState {
+    match error {
+        CallError::Link(LinkError::Disconnected) => PenState::Offline,
+        other => PenState::Faulted {
+            reason: format!("handshake failed: {other}"),
+        },
+    }
+}
+
+fn unexpected(reply: &PenReply) -> PenState {
+    PenState::Incompatible {
+        reason: format!("unexpected answer during handshake: {reply:?}"),
+    }
+}
