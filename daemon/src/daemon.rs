@@ -13,10 +13,11 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::link::sim::{sim_serial, SimLink};
+use crate::paths::json_socket_beside;
 use crate::registry::Registry;
 use crate::server::{serve, ServerConfig};
 use crate::session::SessionConfig;
-use crate::wire::Postcard;
+use crate::wire::{JsonLines, Postcard};
 
 /// How long ago simulated pens were calibrated at the factory.
 pub const SIM_FACTORY_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -24,8 +25,10 @@ pub const SIM_FACTORY_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Everything `pend` needs to run.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    /// Where to listen.
+    /// Where to listen (postcard frames).
     pub socket: PathBuf,
+    /// Where to listen for newline-delimited JSON, if at all.
+    pub json_socket: Option<PathBuf>,
     /// How many simulated pens to attach (0 for none).
     pub sim_pens: usize,
     /// Pen session timing.
@@ -42,6 +45,7 @@ impl DaemonConfig {
     /// Defaults for everything but the socket path and simulated pens.
     pub fn new(socket: PathBuf, sim_pens: usize) -> DaemonConfig {
         DaemonConfig {
+            json_socket: Some(json_socket_beside(&socket)),
             socket,
             sim_pens,
             session: SessionConfig::default(),
@@ -79,9 +83,9 @@ pub enum StartError {
 /// A running daemon.
 pub struct Daemon {
     registry: Arc<Registry>,
-    socket: PathBuf,
+    sockets: Vec<PathBuf>,
     stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    servers: Vec<JoinHandle<()>>,
     shutdown_limit: Duration,
 }
 
@@ -104,37 +108,63 @@ impl Daemon {
         }
         registry.settle(config.settle_limit).await;
         let listener = bind_socket(&config.socket).await?;
-        info!(socket = %config.socket.display(), pens = config.sim_pens, "pend listening");
+        let json_listener = match &config.json_socket {
+            Some(path) => Some(bind_socket(path).await.inspect_err(|_| {
+                let _ = std::fs::remove_file(&config.socket);
+            })?),
+            None => None,
+        };
         let (stop, stopped) = watch::channel(false);
-        let server = tokio::spawn(serve(
+        let mut servers = vec![tokio::spawn(serve(
             listener,
             Postcard,
             registry.clone(),
             config.server.clone(),
-            stopped,
-        ));
+            stopped.clone(),
+        ))];
+        let mut sockets = vec![config.socket.clone()];
+        if let (Some(listener), Some(path)) = (json_listener, &config.json_socket) {
+            servers.push(tokio::spawn(serve(
+                listener,
+                JsonLines,
+                registry.clone(),
+                config.server.clone(),
+                stopped,
+            )));
+            sockets.push(path.clone());
+        }
+        info!(
+            socket = %config.socket.display(),
+            json_socket = ?config.json_socket,
+            pens = config.sim_pens,
+            "pend listening"
+        );
         Ok(Daemon {
             registry,
-            socket: config.socket,
+            sockets,
             stop,
-            server,
+            servers,
             shutdown_limit: config.shutdown_limit,
         })
     }
 
-    /// Where the daemon listens.
+    /// Where the daemon listens (postcard frames).
     pub fn socket_path(&self) -> &Path {
-        &self.socket
+        &self.sockets[0]
     }
 
     /// Stops taking clients, retracts every pen, and removes the socket file.
     pub async fn shut_down(self) {
         info!("shutting down: retracting pens");
         let _ = self.stop.send(true);
-        let _ = self.server.await;
+        for server in self.servers {
+            let _ = server.await;
+        }
         self.registry.shut_down_all(self.shutdown_limit).await;
-        if let Err(error) = std::fs::remove_file(&self.socket) {
-            warn!(socket = %self.socket.display(), %error, "could not remove the socket file");
+        for socket in &self.sockets {
+            if let Err(error) = std::fs::remove_file(socket) {
+                warn!(socket = %socket.display(), %error, "could not remove the socket file");
+            }
         }
         info!("pend stopped");
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use pend::paths::{socket_path, SOCKET_ENV};
+use pend::paths::{socket_path, JSON_SOCKET_ENV, SOCKET_ENV};
 use pend::{Daemon, DaemonConfig};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::error;
@@ -19,6 +19,12 @@ struct Args {
     /// Socket to listen on [default: $XDG_RUNTIME_DIR/pend/pend.sock]
     #[arg(long, env = SOCKET_ENV, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Socket for newline-delimited JSON clients [default: pend.json.sock beside --socket]
+    #[arg(long, env = JSON_SOCKET_ENV, value_name = "PATH")]
+    json_socket: Option<PathBuf>,
+    /// Serve no JSON socket
+    #[arg(long, conflicts_with = "json_socket")]
+    no_json_socket: bool,
     /// Attach N simulated pens (serials SIM-0001, SIM-0002, ...; the same on every run)
     #[arg(long, value_name = "N", default_value_t = 0)]
     sim: usize,
@@ -61,6 +67,11 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     let mut config = DaemonConfig::new(socket_path(args.socket), args.sim);
+    if args.no_json_socket {
+        config.json_socket = None;
+    } else if let Some(path) = args.json_socket {
+        config.json_socket = Some(path);
+    }
     config.session.max_calibration_age =
         Duration::from_secs(args.max_calibration_age_days.saturating_mul(24 * 60 * 60));
     let daemon = match Daemon::start(config).await {

@@ -1,9 +1,21 @@
 //! Where the daemon's socket lives when nobody says.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Environment variable naming the socket, for `pend` and its clients alike.
 pub const SOCKET_ENV: &str = "PEND_SOCKET";
+
+/// Environment variable naming the JSON socket.
+pub const JSON_SOCKET_ENV: &str = "PEND_JSON_SOCKET";
+
+/// The JSON socket beside the main one: `pend.sock` -> `pend.json.sock`.
+pub fn json_socket_beside(main: &Path) -> PathBuf {
+    let stem = main
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "pend".into());
+    main.with_file_name(format!("{stem}.json.sock"))
+}
 
 /// The default socket path: `$XDG_RUNTIME_DIR/pend/pend.sock` when there is a user runtime
 /// directory, `/run/pend/pend.sock` for root without one, else a per-user folder under the
@@ -23,4 +35,21 @@ pub fn socket_path(explicit: Option<PathBuf>) -> PathBuf {
     explicit
         .or_else(|| std::env::var_os(SOCKET_ENV).map(PathBuf::from))
         .unwrap_or_else(default_socket_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_socket_sits_beside_the_main_one() {
+        assert_eq!(
+            json_socket_beside(Path::new("/run/pend/pend.sock")),
+            Path::new("/run/pend/pend.json.sock")
+        );
+        assert_eq!(
+            json_socket_beside(Path::new("/tmp/x/other")),
+            Path::new("/tmp/x/other.json.sock")
+        );
+    }
 }

@@ -187,6 +187,13 @@ async fn handle_client(
                 let _ = outgoing.send(reply(0, Err(error))).await;
                 break;
             }
+            ReadOutcome::Rejected(error) => {
+                debug!(connection = connection.id, %error, "unreadable request");
+                if outgoing.send(reply(0, Err(error))).await.is_err() {
+                    break;
+                }
+                continue;
+            }
         };
         let ClientRequest { id, request } = request;
         debug!(connection = connection.id, id, ?request, "request");

@@ -1,6 +1,7 @@
-//! How requests and replies are encoded on the socket: length-prefixed postcard frames
-//! ([`Postcard`]). Each encoding splits a stream into a [`RequestReader`] and a
-//! [`FrameWriter`]; the server does the rest the same way for every encoding.
+//! How requests and replies are encoded on the sockets: length-prefixed postcard frames
+//! ([`Postcard`]) on the main socket, newline-delimited JSON ([`JsonLines`]) on the second.
+//! Each encoding splits a stream into a [`RequestReader`] and a [`FrameWriter`]; the server
+//! does the rest the same way for both, so the two APIs cannot drift apart.
 
 use std::future::Future;
 use std::io;
@@ -8,9 +9,9 @@ use std::time::Duration;
 
 use pen_protocol::api::{
     decode_request, encode_client_frame, payload_len, ApiError, ClientReply, ClientRequest,
-    ErrorKind, ServerFrame, API_VERSION, FRAME_HEADER_LEN,
+    ErrorKind, ServerFrame, API_VERSION, FRAME_HEADER_LEN, MAX_CLIENT_FRAME,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::time::timeout;
@@ -24,8 +25,12 @@ pub enum ReadOutcome {
     Request(ClientRequest),
     /// The client hung up (or the stream failed).
     Closed,
-    /// Bytes that cannot be a request: answer with this error (id 0) and disconnect.
+    /// Bytes that cannot be a request, after which the stream cannot be trusted: answer
+    /// with this error (id 0) and disconnect.
     Unreadable(ApiError),
+    /// A request that could not be read, but the stream is still in step (a bad JSON line):
+    /// answer with this error (id 0) and read on.
+    Rejected(ApiError),
 }
 
 /// Reads requests from a client.
@@ -126,5 +131,108 @@ impl FrameWriter for PostcardWriter {
         });
         let bytes = bytes.expect("a short error always fits a frame");
         self.writer.write_all(&bytes).await
+    }
+}
+
+/// Newline-delimited JSON (`docs/api.md`, "JSON interface"): one request per line in, one
+/// server frame per line out, the same messages as the postcard API in serde's JSON form.
+pub struct JsonLines;
+
+/// Reads JSON request lines.
+pub struct JsonReader {
+    reader: BufReader<OwnedReadHalf>,
+    frame_timeout: Duration,
+}
+
+/// Writes JSON server frame lines.
+pub struct JsonWriter {
+    writer: OwnedWriteHalf,
+}
+
+impl Codec for JsonLines {
+    fn split(
+        &self,
+        stream: UnixStream,
+        config: &ServerConfig,
+    ) -> (impl RequestReader, impl FrameWriter) {
+        let (reader, writer) = stream.into_split();
+        (
+            JsonReader {
+                reader: BufReader::new(reader),
+                frame_timeout: config.frame_timeout,
+            },
+            JsonWriter { writer },
+        )
+    }
+}
+
+impl JsonReader {
+    /// Reads through the next newline into `line`, refusing to hold more than the limit.
+    /// Returns `Ok(false)` at the end of the stream.
+    async fn read_line(&mut self, line: &mut Vec<u8>) -> Result<bool, ReadOutcome> {
+        loop {
+            let available = match self.reader.fill_buf().await {
+                Ok([]) | Err(_) => return Ok(false),
+                Ok(bytes) => bytes,
+            };
+            let (taken, ended) = match available.iter().position(|&b| b == b'\n') {
+                Some(end) => (end + 1, true),
+                None => (available.len(), false),
+            };
+            line.extend_from_slice(&available[..taken]);
+            self.reader.consume(taken);
+            if line.len() > MAX_CLIENT_FRAME + 1 {
+                return Err(unreadable(format!(
+                    "request line longer than the {MAX_CLIENT_FRAME} byte limit"
+                )));
+            }
+            if ended {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl RequestReader for JsonReader {
+    async fn read(&mut self) -> ReadOutcome {
+        // Wait as long as it takes for a line to start, then bound the rest of it in time;
+        // its length is bounded as it arrives.
+        match self.reader.fill_buf().await {
+            Ok([]) | Err(_) => return ReadOutcome::Closed,
+            Ok(_) => {}
+        }
+        let mut line = Vec::new();
+        match timeout(self.frame_timeout, self.read_line(&mut line)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return ReadOutcome::Closed, // the client hung up mid-line
+            Ok(Err(too_long)) => return too_long,
+            Err(_) => {
+                return unreadable(format!(
+                    "the request line did not end within {:?}",
+                    self.frame_timeout
+                ))
+            }
+        }
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            return ReadOutcome::Rejected(ApiError::new(ErrorKind::BadRequest, "empty line"));
+        }
+        match serde_json::from_slice(text) {
+            Ok(request) => ReadOutcome::Request(request),
+            Err(error) => ReadOutcome::Rejected(ApiError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "could not read the request ({error}); see docs/api.md for the JSON form, e.g. {{\"id\": 1, \"request\": \"ListPens\"}}"
+                ),
+            )),
+        }
+    }
+}
+
+impl FrameWriter for JsonWriter {
+    async fn write(&mut self, frame: &ServerFrame) -> io::Result<()> {
+        let mut line = serde_json::to_vec(frame).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.writer.write_all(&line).await
     }
 }

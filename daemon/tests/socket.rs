@@ -195,3 +195,84 @@ fn a_stale_socket_file_from_a_dead_daemon_is_replaced() {
     child.wait().unwrap();
     assert_eq!(served, 1);
 }
+
+mod json {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    fn connect_json(pend: &Pend) -> (BufReader<UnixStream>, UnixStream) {
+        let stream = UnixStream::connect(pend.json_socket()).expect("connect JSON socket");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (BufReader::new(stream.try_clone().unwrap()), stream)
+    }
+
+    fn reply_line(reader: &mut BufReader<UnixStream>) -> serde_json::Value {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("a reply line");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    #[test]
+    fn a_bad_line_is_answered_and_the_connection_carries_on() {
+        let pend = Pend::start(1);
+        let (mut reader, mut writer) = connect_json(&pend);
+        writer.write_all(b"this is not json\n").unwrap();
+        let reply = reply_line(&mut reader);
+        assert_eq!(reply["Reply"]["id"], 0);
+        assert_eq!(reply["Reply"]["result"]["Err"]["kind"], "BadRequest");
+        writer
+            .write_all(b"{\"id\": 7, \"request\": \"ListPens\"}\n")
+            .unwrap();
+        let reply = reply_line(&mut reader);
+        assert_eq!(reply["Reply"]["id"], 7);
+        assert_eq!(
+            reply["Reply"]["result"]["Ok"]["Pens"][0]["serial"],
+            "SIM-0001"
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_limit_and_disconnected() {
+        let pend = Pend::start(1);
+        let (mut reader, mut writer) = connect_json(&pend);
+        let mut bystander = connect(&pend);
+        // 1 MiB with no newline: the daemon stops at 64 KiB, answers, and hangs up.
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..16 {
+            if writer.write_all(&chunk).is_err() {
+                break; // already disconnected
+            }
+        }
+        let reply = reply_line(&mut reader);
+        assert_eq!(reply["Reply"]["id"], 0);
+        let message = reply["Reply"]["result"]["Err"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("longer than the 65536 byte limit"),
+            "{message}"
+        );
+        assert_eq!(list_pens(&mut bystander, 1), 1);
+    }
+
+    #[test]
+    fn both_sockets_serve_the_same_api() {
+        let pend = Pend::start(1);
+        let (mut reader, mut writer) = connect_json(&pend);
+        writer
+            .write_all(b"{\"id\": 1, \"request\": {\"SetDepth\": {\"pen\": \"SIM-0001\", \"depth_um\": 1200, \"wait\": true}}}\n")
+            .unwrap();
+        let reply = reply_line(&mut reader);
+        // No session yet: refused before the depth is even looked at, as on the main socket.
+        assert_eq!(reply["Reply"]["result"]["Err"]["kind"], "NoSession");
+        writer
+            .write_all(b"{\"id\": 2, \"request\": {\"OpenSession\": {\"pen\": \"SIM-0001\", \"client_name\": \"json\", \"wait_ms\": 0}}}\n")
+            .unwrap();
+        assert!(reply_line(&mut reader)["Reply"]["result"]["Ok"]["SessionOpened"].is_object());
+        writer
+            .write_all(b"{\"id\": 3, \"request\": {\"SetDepth\": {\"pen\": \"SIM-0001\", \"depth_um\": 1200, \"wait\": true}}}\n")
+            .unwrap();
+        let reply = reply_line(&mut reader);
+        assert_eq!(reply["Reply"]["result"]["Err"]["kind"], "OverCeiling");
+    }
+}

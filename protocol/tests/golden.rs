@@ -370,3 +370,95 @@ fn the_schema_fingerprint_is_the_documented_one() {
         "docs/protocol.md should state {expected}"
     );
 }
+
+/// The example lines of docs/api.md's JSON section: `→` lines are requests, `←` lines are
+/// server frames (the one `→` line that is deliberately not JSON is skipped).
+fn json_examples() -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let path = format!("{}/../docs/api.md", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let section = text
+        .split("## JSON interface")
+        .nth(1)
+        .expect("docs/api.md has a JSON interface section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let (mut requests, mut frames) = (Vec::new(), Vec::new());
+    for line in section.lines() {
+        if let Some(json) = line.strip_prefix("→ ") {
+            if json.starts_with('{') {
+                requests.push(serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}")));
+            }
+        } else if let Some(json) = line.strip_prefix("← ") {
+            frames.push(serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}")));
+        }
+    }
+    (requests, frames)
+}
+
+#[test]
+fn the_json_examples_are_exact_and_cover_every_request_and_event() {
+    let (requests, frames) = json_examples();
+    let mut request_kinds = std::collections::BTreeSet::new();
+    for value in &requests {
+        let request: ClientRequest = serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("not a request: {value}: {e}"));
+        // Serialising it again gives the documented line back: the example is exact.
+        assert_eq!(&serde_json::to_value(&request).unwrap(), value);
+        let kind = format!("{:?}", request.request);
+        request_kinds.insert(kind.split([' ', '{']).next().unwrap().to_string());
+    }
+    let mut event_kinds = std::collections::BTreeSet::new();
+    for value in &frames {
+        let frame: ServerFrame = serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("not a server frame: {value}: {e}"));
+        assert_eq!(&serde_json::to_value(&frame).unwrap(), value);
+        match frame {
+            ServerFrame::Event(EventFrame::Event(event)) => {
+                let kind = format!("{event:?}");
+                event_kinds.insert(kind.split([' ', '{']).next().unwrap().to_string());
+            }
+            ServerFrame::Event(EventFrame::Missed { .. }) => {
+                event_kinds.insert("Missed".to_string());
+            }
+            ServerFrame::Reply(_) => {}
+        }
+    }
+    let all_requests = [
+        "Hello",
+        "ListPens",
+        "PenStatus",
+        "OpenSession",
+        "Heartbeat",
+        "CloseSession",
+        "SetDepth",
+        "StartNeedling",
+        "StopNeedling",
+        "Identify",
+        "Subscribe",
+    ];
+    for kind in all_requests {
+        assert!(
+            request_kinds.contains(kind),
+            "docs/api.md has no JSON example of {kind}"
+        );
+    }
+    let all_events = [
+        "PenConnected",
+        "PenDisconnected",
+        "SessionOpened",
+        "SessionClosed",
+        "DepthReached",
+        "NeedlingStarted",
+        "NeedlingStopped",
+        "Fault",
+        "CalibrationProgress",
+        "Missed",
+    ];
+    for kind in all_events {
+        assert!(
+            event_kinds.contains(kind),
+            "docs/api.md has no JSON example of {kind}"
+        );
+    }
+}

@@ -18,8 +18,8 @@ use tempfile::TempDir;
 const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// The path of a workspace binary (`pend` or `penctl`) in the same profile as the running
-/// test. The binaries are built (or found up to date) once per test process: a test of one
-/// crate must never run another crate's stale binary.
+/// test. The binaries (and examples) are built, or found up to date, once per test process:
+/// a test of one crate must never run another crate's stale binary.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     // target/<profile>/deps/<test binary> -> target/<profile>/<name>
@@ -31,7 +31,16 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--bins", "-p", "pend", "-p", "penctl"]);
+        build.args([
+            "build",
+            "--quiet",
+            "--bins",
+            "--examples",
+            "-p",
+            "pend",
+            "-p",
+            "penctl",
+        ]);
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
@@ -41,6 +50,22 @@ pub fn binary(name: &str) -> PathBuf {
     let path = profile_dir.join(name);
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// The path of a workspace example binary, built like [`binary`].
+pub fn example(name: &str) -> PathBuf {
+    let pend = binary("pend");
+    let path = pend.with_file_name("examples").join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace")
+        .to_path_buf()
 }
 
 /// A `pend` process with simulated pens on a socket in its own temporary folder. Sent
@@ -101,6 +126,11 @@ impl Pend {
     /// The socket path.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The JSON socket path.
+    pub fn json_socket(&self) -> PathBuf {
+        self.dir.path().join("pend.json.sock")
     }
 
     /// The folder holding the socket and the log.
