@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::link::sim::{sim_serial, SimLink};
+use crate::link::stream::StreamLink;
+use crate::link::LinkError;
 use crate::paths::json_socket_beside;
 use crate::registry::Registry;
 use crate::server::{serve, ServerConfig};
@@ -31,6 +33,8 @@ pub struct DaemonConfig {
     pub json_socket: Option<PathBuf>,
     /// How many simulated pens to attach (0 for none).
     pub sim_pens: usize,
+    /// Simulated pens in other processes (`pen-sim --listen PATH`) to attach.
+    pub sim_sockets: Vec<PathBuf>,
     /// Pen session timing.
     pub session: SessionConfig,
     /// Socket server limits.
@@ -48,6 +52,7 @@ impl DaemonConfig {
             json_socket: Some(json_socket_beside(&socket)),
             socket,
             sim_pens,
+            sim_sockets: Vec::new(),
             session: SessionConfig::default(),
             server: ServerConfig::default(),
             settle_limit: Duration::from_secs(3),
@@ -59,6 +64,14 @@ impl DaemonConfig {
 /// The daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A simulated pen's socket could not be reached.
+    #[error("cannot reach the simulated pen at {path}: {source}; is pen-sim running there?")]
+    SimSocket {
+        /// The pen's socket.
+        path: PathBuf,
+        /// Why.
+        source: LinkError,
+    },
     /// Another daemon answers on the socket.
     #[error("another pend is already running on {0}; stop it or pass a different --socket")]
     AlreadyRunning(PathBuf),
@@ -103,7 +116,16 @@ impl Daemon {
                 factory_calibrated_at_unix_s: made,
             }));
         }
-        if config.sim_pens == 0 {
+        for path in &config.sim_sockets {
+            let link = StreamLink::connect(path, config.settle_limit)
+                .await
+                .map_err(|source| StartError::SimSocket {
+                    path: path.clone(),
+                    source,
+                })?;
+            registry.attach(link);
+        }
+        if config.sim_pens == 0 && config.sim_sockets.is_empty() {
             warn!("no pens attached: this build drives simulated pens only; start with --sim N");
         }
         registry.settle(config.settle_limit).await;

@@ -28,6 +28,9 @@ struct Args {
     /// Attach N simulated pens (serials SIM-0001, SIM-0002, ...; the same on every run)
     #[arg(long, value_name = "N", default_value_t = 0)]
     sim: usize,
+    /// Attach the simulated pen served by `pen-sim --listen PATH` (repeatable)
+    #[arg(long, value_name = "PATH")]
+    sim_socket: Vec<PathBuf>,
     /// Calibrations older than this many days get no depth until the pen is recalibrated
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     max_calibration_age_days: u64,
@@ -67,6 +70,7 @@ async fn run(args: Args) -> ExitCode {
         }
     };
     let mut config = DaemonConfig::new(socket_path(args.socket), args.sim);
+    config.sim_sockets = args.sim_socket;
     if args.no_json_socket {
         config.json_socket = None;
     } else if let Some(path) = args.json_socket {

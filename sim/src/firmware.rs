@@ -171,6 +171,11 @@ impl Firmware {
         self.identify_until.is_some_and(|until| now < until)
     }
 
+    /// When the last valid frame from the host arrived, if one has.
+    pub fn last_valid_frame(&self) -> Option<Duration> {
+        self.last_valid_frame
+    }
+
     /// Diagnostic counters.
     pub fn counters(&self) -> FirmwareCounters {
         self.counters

@@ -6,13 +6,17 @@
 //!   per-pen variation drawn from a seed.
 //! - [`factory`]: the factory calibration table each pen ships with (a little off).
 //!
-//! Nothing here does I/O or reads a clock; the daemon's in-process link and (later) the USB
-//! gadget runner drive it.
+//! - [`stream`]: the stream transport (length-prefixed frames) the `pen-sim` binary serves
+//!   on a Unix socket, so a simulated pen can outlive the daemon that drives it.
+//!
+//! Nothing in the library does I/O or reads a clock; the daemon's in-process link and the
+//! `pen-sim` binary drive it.
 #![warn(missing_docs)]
 
 pub mod factory;
 pub mod firmware;
 pub mod physics;
 pub mod rng;
+pub mod stream;
 
 pub use firmware::{Firmware, SimPenConfig};

@@ -192,6 +192,12 @@ impl Pend {
         }
     }
 
+    /// Sends SIGKILL: the daemon dies without a word, as in a crash.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL pend");
+        self.child.wait().expect("reap pend");
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("poll pend").is_none()
@@ -250,4 +256,73 @@ pub fn stdout(output: &Output) -> String {
 /// Text of a process's standard error.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A simulated pen in its own process (`pen-sim --listen`), whose truth log (one JSON line
+/// per change, see `sim/src/bin/pen-sim.rs`) is read on a thread. Killed when dropped.
+pub struct PenSim {
+    child: Child,
+    socket: PathBuf,
+    truth: std::sync::mpsc::Receiver<String>,
+    _dir: TempDir,
+}
+
+impl PenSim {
+    /// Starts a pen with `serial` and `seed`, and waits until it listens.
+    pub fn start(serial: &str, seed: u64) -> PenSim {
+        let dir = tempfile::Builder::new()
+            .prefix("pen-sim-")
+            .tempdir()
+            .expect("temporary folder");
+        let socket = dir.path().join("pen.sock");
+        let mut child = Command::new(binary("pen-sim"))
+            .arg("--listen")
+            .arg(&socket)
+            .args(["--serial", serial, "--seed", &seed.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn pen-sim");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines, truth) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_LIMIT;
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "pen-sim did not start listening");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        PenSim {
+            child,
+            socket,
+            truth,
+            _dir: dir,
+        }
+    }
+
+    /// The pen's socket, for `pend --sim-socket`.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The next truth line, waiting at most `limit`.
+    pub fn next_truth(&self, limit: Duration) -> Option<String> {
+        self.truth.recv_timeout(limit).ok()
+    }
+}
+
+impl Drop for PenSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -6,6 +6,7 @@
 //! which is why [`PenLink::recv`] must be cancel-safe.
 
 pub mod sim;
+pub mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
