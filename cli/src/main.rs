@@ -170,6 +170,8 @@ async fn command(cli: &Cli, client: &mut Client) -> Result<(), ClientError> {
         }
         Command::Watch { count } => {
             client.subscribe().await?;
+            // On stderr, so stdout stays pure events: from here on nothing is missed.
+            eprintln!("watching events (Ctrl-C to stop)");
             let mut seen = 0u64;
             while count.is_none_or(|limit| seen < limit) {
                 let event = client.next_event().await?;

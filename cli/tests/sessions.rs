@@ -316,3 +316,28 @@ async fn a_subscriber_that_never_reads_costs_bounded_memory_and_delays_nobody() 
     println!("the reading watcher got {events} events and was told of {missed} missed");
     assert_eq!(events + missed, 6400, "events lost without a count");
 }
+
+#[test]
+fn penctl_watch_prints_events_as_json_lines() {
+    let pend = Pend::start(1);
+    let mut watch = pend.spawn_penctl(&["--json", "watch", "--count", "3"]);
+    let mut ready = String::new();
+    BufReader::new(watch.stderr.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert!(ready.contains("watching events"), "{ready}");
+    let output = pend.penctl_with_input(&["session", "SIM-0001", "--name", "w"], "set 0.2mm\n");
+    assert_eq!(code(&output), exit::OK, "{}", stderr(&output));
+    let output = watch.wait_with_output().unwrap();
+    let events: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0]["Event"]["SessionOpened"]["client_name"], "w");
+    assert_eq!(events[1]["Event"]["DepthReached"]["depth"], 200);
+    assert_eq!(
+        events[2]["Event"]["SessionClosed"]["reason"],
+        "closed by the client"
+    );
+}

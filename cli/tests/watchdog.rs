@@ -84,3 +84,51 @@ fn a_killed_pend_leaves_the_pen_stopped_and_retracted_by_its_watchdog() {
     let _ = session.kill();
     let _ = session.wait();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_pen_that_vanishes_goes_offline_and_its_session_ends() {
+    use pen_protocol::api::{ErrorKind, Event, EventFrame, PenState, ProblemKind};
+    use penctl::{Client, ClientError};
+
+    let pen = PenSim::start("SIM-9002", 4);
+    let socket = pen.socket().to_str().unwrap().to_string();
+    let pend = Pend::start_with(0, &["--sim-socket", &socket]);
+    let mut watcher = Client::connect(pend.socket()).await.unwrap();
+    watcher.subscribe().await.unwrap();
+    let mut client = Client::connect(pend.socket()).await.unwrap();
+    client
+        .open_session("SIM-9002", "unplug test", Duration::ZERO)
+        .await
+        .unwrap();
+    client.set_depth("SIM-9002", 300, true).await.unwrap();
+
+    drop(pen); // the pen is gone: unplugged, powered off
+
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e| matches!(e, Event::PenDisconnected { .. }))
+    {
+        let next = tokio::time::timeout(Duration::from_secs(5), watcher.next_event()).await;
+        if let EventFrame::Event(event) = next.expect("events in time").unwrap() {
+            seen.push(event);
+        }
+    }
+    assert!(
+        seen.contains(&Event::SessionClosed {
+            serial: "SIM-9002".into(),
+            reason: "the pen disconnected".into()
+        }),
+        "{seen:?}"
+    );
+    let report = client.pen_status("SIM-9002").await.unwrap();
+    assert_eq!(report.state, PenState::Offline);
+    assert_eq!(report.problems[0].kind, ProblemKind::Offline);
+    match client.set_depth("SIM-9002", 300, true).await {
+        Err(ClientError::Api(e)) => {
+            assert_eq!(e.kind, ErrorKind::PenUnavailable, "{e}");
+            assert!(e.message.contains("offline"), "{e}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
