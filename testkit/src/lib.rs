@@ -31,16 +31,8 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args([
-            "build",
-            "--quiet",
-            "--bins",
-            "--examples",
-            "-p",
-            "pend",
-            "-p",
-            "penctl",
-        ]);
+        build.args(["build", "--quiet", "--bins", "--examples"]);
+        build.args(["-p", "pend", "-p", "penctl", "-p", "pen-sim"]);
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
