@@ -6,15 +6,19 @@
 //!   per-pen variation drawn from a seed.
 //! - [`factory`]: the factory calibration table each pen ships with (a little off).
 //!
+//! - [`gauge`]: a simulated Sylvac reference gauge, and [`gauge_pty`], which serves it on a
+//!   pseudo-terminal so the daemon's real serial driver talks to it.
 //! - [`stream`]: the stream transport (length-prefixed frames) the `pen-sim` binary serves
 //!   on a Unix socket, so a simulated pen can outlive the daemon that drives it.
 //!
-//! Nothing in the library does I/O or reads a clock; the daemon's in-process link and the
-//! `pen-sim` binary drive it.
+//! Apart from `gauge_pty` (a pty and a thread), nothing in the library does I/O or reads a
+//! clock; the daemon's in-process link and the `pen-sim` binary drive it.
 #![warn(missing_docs)]
 
 pub mod factory;
 pub mod firmware;
+pub mod gauge;
+pub mod gauge_pty;
 pub mod physics;
 pub mod rng;
 pub mod stream;
