@@ -183,6 +183,27 @@ impl CalibrationTable {
     }
 }
 
+/// CRC-32 (IEEE 802.3, as in zlib) of the table's postcard encoding: what pen and host
+/// compare before a staged table is committed.
+pub fn table_checksum(table: &CalibrationTable) -> u32 {
+    // Comfortably more than the largest table: 16 points of two 5-byte varints plus header.
+    let mut buf = [0u8; 256];
+    let bytes = postcard::to_slice(table, &mut buf).expect("a table fits 256 bytes");
+    crc32(bytes)
+}
+
+/// Bitwise CRC-32 (reflected polynomial 0xEDB88320); tables are short, speed is no concern.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +229,14 @@ mod tests {
                 }
                 table(&points, margin)
             })
+    }
+
+    #[test]
+    fn crc32_is_the_standard_one() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        let a = table(&[(0, 0), (100, 50)], 0);
+        let b = table(&[(0, 0), (100, 51)], 0);
+        assert_ne!(table_checksum(&a), table_checksum(&b));
     }
 
     #[test]

@@ -24,6 +24,6 @@ pub mod pen;
 pub mod units;
 
 pub use calibration::{
-    CalPoint, CalibrationError, CalibrationTable, TooManyPoints, MAX_CAL_POINTS,
+    table_checksum, CalPoint, CalibrationError, CalibrationTable, TooManyPoints, MAX_CAL_POINTS,
 };
 pub use units::{DepthUm, Micrometres, OverCeiling, RawCounts, StrokeRate, CEILING_UM};

@@ -81,8 +81,10 @@ pub enum HostRequest {
     Heartbeat,
     /// Send the stored calibration table.
     ReadCalibration,
-    /// Replace the stored calibration table. The pen validates it first.
-    WriteCalibration {
+    /// Stage a new calibration table: the pen validates it and keeps it beside the current
+    /// one, answering with its checksum. Nothing changes until `CommitCalibration`; a staged
+    /// table is lost if the pen loses power or the host disappears first.
+    StageCalibration {
         /// The new table.
         table: CalibrationTable,
     },
@@ -91,6 +93,12 @@ pub enum HostRequest {
     Identify {
         /// How long to signal.
         duration_ms: u16,
+    },
+    /// Make the staged table the pen's calibration, if its checksum is the one given (the
+    /// host's proof that what it read back is what it meant to write).
+    CommitCalibration {
+        /// The checksum the pen answered to `StageCalibration`.
+        checksum: u32,
     },
 }
 
@@ -134,6 +142,12 @@ pub enum PenReply {
     },
     /// Answer to `ReadCalibration`; `None` if the pen holds no table.
     Calibration(Option<CalibrationTable>),
+    /// Answer to `StageCalibration`: the staged table's checksum
+    /// ([`crate::calibration::table_checksum`]).
+    Staged {
+        /// CRC-32 of the staged table's encoding.
+        checksum: u32,
+    },
 }
 
 /// Who the pen is.
@@ -238,6 +252,9 @@ pub enum PenError {
     },
     /// A calibration table failed the pen's own validation; nothing was stored.
     InvalidCalibration,
+    /// Commit without a staged table, or with a checksum that is not the staged table's;
+    /// nothing was changed.
+    CommitMismatch,
 }
 
 impl fmt::Display for PenError {
@@ -256,6 +273,10 @@ impl fmt::Display for PenError {
             }
             PenError::Faulted { code } => write!(f, "pen has a latched fault: {code}"),
             PenError::InvalidCalibration => write!(f, "pen refused the calibration table"),
+            PenError::CommitMismatch => write!(
+                f,
+                "pen has no staged table with that checksum; nothing was changed"
+            ),
         }
     }
 }

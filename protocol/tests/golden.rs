@@ -123,13 +123,31 @@ fn pen_vectors() -> Vec<(&'static str, Golden)> {
         ("heartbeat_seq_300", host(300, HostRequest::Heartbeat)),
         ("read_calibration", host(9, HostRequest::ReadCalibration)),
         (
-            "write_calibration",
+            "stage_calibration",
             host(
                 10,
-                HostRequest::WriteCalibration {
+                HostRequest::StageCalibration {
                     table: table.clone(),
                 },
             ),
+        ),
+        (
+            "commit_calibration",
+            host(12, HostRequest::CommitCalibration { checksum: 0xCBF4_3926 }),
+        ),
+        (
+            "reply_staged",
+            Golden::Pen(PenFrame::Reply {
+                seq: 10,
+                result: Ok(PenReply::Staged { checksum: 0xCBF4_3926 }),
+            }),
+        ),
+        (
+            "reply_error_commit_mismatch",
+            Golden::Pen(PenFrame::Reply {
+                seq: 12,
+                result: Err(PenError::CommitMismatch),
+            }),
         ),
         (
             "reply_identity",

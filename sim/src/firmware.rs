@@ -17,7 +17,7 @@ use pen_protocol::pen::{
     PenEvent, PenFrame, PenIdentity, PenReply, PenStatus, ShortText, MAX_PEN_FRAME,
     PROTOCOL_VERSION, SCHEMA_FINGERPRINT,
 };
-use pen_protocol::{CalibrationTable, RawCounts, StrokeRate};
+use pen_protocol::{table_checksum, CalibrationTable, RawCounts, StrokeRate};
 
 use crate::factory::factory_table;
 use crate::physics::{Mechanism, PenParams};
@@ -92,6 +92,8 @@ pub struct Firmware {
     fault: Option<FaultCode>,
     needling: Option<StrokeRate>,
     calibration: Option<CalibrationTable>,
+    /// A table staged for commit; lost on power-down like any RAM.
+    staged: Option<CalibrationTable>,
     active_move: Option<ActiveMove>,
     /// When the last valid frame arrived; the watchdog is armed once one has.
     last_valid_frame: Option<Duration>,
@@ -137,6 +139,7 @@ impl Firmware {
             fault: None,
             needling: None,
             calibration,
+            staged: None,
             active_move: None,
             last_valid_frame: None,
             watchdog_tripped: false,
@@ -313,11 +316,25 @@ impl Firmware {
                 self.identify_until = Some(now + Duration::from_millis((*duration_ms).into()));
                 Ok(PenReply::Done)
             }
-            HostRequest::WriteCalibration { table } => {
-                table.validate().map_err(|_| PenError::InvalidCalibration)?;
-                self.calibration = Some(table.clone());
-                Ok(PenReply::Done)
+            HostRequest::StageCalibration { table } => {
+                table
+                    .validate()
+                    .map_err(|_| PenError::InvalidCalibration)?;
+                self.staged = Some(table.clone());
+                Ok(PenReply::Staged {
+                    checksum: table_checksum(table),
+                })
             }
+            HostRequest::CommitCalibration { checksum } => match self.staged.take() {
+                Some(table) if table_checksum(&table) == *checksum => {
+                    self.calibration = Some(table);
+                    Ok(PenReply::Done)
+                }
+                other => {
+                    self.staged = other;
+                    Err(PenError::CommitMismatch)
+                }
+            },
         }
     }
 
@@ -679,15 +696,49 @@ mod tests {
         };
         let mut bad = before.clone();
         bad.points.reverse();
-        let write = HostRequest::WriteCalibration { table: bad };
+        let stage = HostRequest::StageCalibration { table: bad };
         assert_eq!(
-            reply(&send(&mut fw, 4, write, t), 4),
+            reply(&send(&mut fw, 4, stage, t), 4),
             Err(PenError::InvalidCalibration)
         );
         assert_eq!(
             reply(&send(&mut fw, 5, HostRequest::ReadCalibration, t), 5),
             Ok(PenReply::Calibration(Some(before)))
         );
+    }
+
+    #[test]
+    fn a_staged_table_takes_effect_only_on_a_matching_commit() {
+        let mut fw = pen();
+        let t = ready(&mut fw);
+        let Ok(PenReply::Calibration(Some(before))) =
+            reply(&send(&mut fw, 3, HostRequest::ReadCalibration, t), 3)
+        else {
+            panic!("no factory table")
+        };
+        let mut new = before.clone();
+        new.id = 7;
+        let stage = HostRequest::StageCalibration { table: new.clone() };
+        let Ok(PenReply::Staged { checksum }) = reply(&send(&mut fw, 4, stage, t), 4) else {
+            panic!("not staged")
+        };
+        assert_eq!(checksum, table_checksum(&new));
+        // Staged is not committed: the pen still uses the old table.
+        assert_eq!(
+            reply(&send(&mut fw, 5, HostRequest::ReadCalibration, t), 5),
+            Ok(PenReply::Calibration(Some(before.clone())))
+        );
+        let wrong = HostRequest::CommitCalibration { checksum: checksum ^ 1 };
+        assert_eq!(reply(&send(&mut fw, 6, wrong, t), 6), Err(PenError::CommitMismatch));
+        let commit = HostRequest::CommitCalibration { checksum };
+        assert_eq!(reply(&send(&mut fw, 7, commit, t), 7), Ok(PenReply::Done));
+        assert_eq!(
+            reply(&send(&mut fw, 8, HostRequest::ReadCalibration, t), 8),
+            Ok(PenReply::Calibration(Some(new)))
+        );
+        // Nothing is staged any more.
+        let again = HostRequest::CommitCalibration { checksum };
+        assert_eq!(reply(&send(&mut fw, 9, again, t), 9), Err(PenError::CommitMismatch));
     }
 
     #[test]
