@@ -2,6 +2,8 @@
 //! serves clients on a Unix socket.
 //!
 //! - [`policy`]: the ceiling policy, pure.
+//! - [`calibration`]: the bench calibration procedure, fit and verdict, pure.
+//! - [`gauge`]: reference gauges.
 //! - [`pen_conn`]: the host side of the pen protocol, sans-IO (sequence numbers, timeouts).
 //! - [`link`]: transports to pens ([`link::PenLink`]); [`link::sim`] runs simulated pens.
 //! - [`readiness`]: what stops clinical use of a pen right now, pure.
@@ -11,7 +13,9 @@
 //! - [`daemon`]: start-up and shutdown.
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod daemon;
+pub mod gauge;
 pub mod link;
 pub mod paths;
 pub mod pen_conn;

@@ -180,11 +180,31 @@ pub fn approve_setpoint(
     calibration: Option<&CalibrationTable>,
     clock: CalibrationClock,
 ) -> Result<ApprovedSetpoint, Refusal> {
+    approve(requested_um, calibration, Some(clock))
+}
+
+/// The policy for the moves of a bench calibration: everything [`approve_setpoint`] checks
+/// except the table's age, because recalibrating an expired pen is the point. The bench is
+/// no treatment, and the calibration also aborts on any gauge reading over the ceiling.
+pub fn approve_for_calibration(
+    requested_um: u32,
+    calibration: &CalibrationTable,
+) -> Result<ApprovedSetpoint, Refusal> {
+    approve(requested_um, Some(calibration), None)
+}
+
+fn approve(
+    requested_um: u32,
+    calibration: Option<&CalibrationTable>,
+    clock: Option<CalibrationClock>,
+) -> Result<ApprovedSetpoint, Refusal> {
     let depth =
         DepthUm::new(requested_um).map_err(|_| Refusal::OverHardCeiling { requested_um })?;
     let table = calibration.ok_or(Refusal::NotCalibrated)?;
     table.validate().map_err(Refusal::InvalidCalibration)?;
-    check_calibration_age(table.calibrated_at_unix_s, clock)?;
+    if let Some(clock) = clock {
+        check_calibration_age(table.calibrated_at_unix_s, clock)?;
+    }
     let usable_um = table.usable_ceiling_um();
     if depth.um() > usable_um {
         return Err(Refusal::OverUsableCeiling {
@@ -347,6 +367,18 @@ mod tests {
                 prop_assert!(back <= i32::from(t.usable_ceiling_um()));
                 prop_assert!(back <= i32::from(CEILING_UM));
                 prop_assert!(approved.target() <= t.points.last().unwrap().raw);
+            }
+        }
+
+        #[test]
+        fn calibration_moves_obey_the_same_ceiling(
+            requested in prop_oneof![0u32..1200, any::<u32>()],
+            t in any_table(),
+        ) {
+            if let Ok(approved) = approve_for_calibration(requested, &t) {
+                let back = t.depth_at_raw(approved.target()).expect("target inside the table");
+                prop_assert!(back <= i32::from(t.usable_ceiling_um()));
+                prop_assert_eq!(u32::from(approved.depth().um()), requested);
             }
         }
 

@@ -133,13 +133,20 @@ fn pen_vectors() -> Vec<(&'static str, Golden)> {
         ),
         (
             "commit_calibration",
-            host(12, HostRequest::CommitCalibration { checksum: 0xCBF4_3926 }),
+            host(
+                12,
+                HostRequest::CommitCalibration {
+                    checksum: 0xCBF4_3926,
+                },
+            ),
         ),
         (
             "reply_staged",
             Golden::Pen(PenFrame::Reply {
                 seq: 10,
-                result: Ok(PenReply::Staged { checksum: 0xCBF4_3926 }),
+                result: Ok(PenReply::Staged {
+                    checksum: 0xCBF4_3926,
+                }),
             }),
         ),
         (

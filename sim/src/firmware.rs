@@ -317,9 +317,7 @@ impl Firmware {
                 Ok(PenReply::Done)
             }
             HostRequest::StageCalibration { table } => {
-                table
-                    .validate()
-                    .map_err(|_| PenError::InvalidCalibration)?;
+                table.validate().map_err(|_| PenError::InvalidCalibration)?;
                 self.staged = Some(table.clone());
                 Ok(PenReply::Staged {
                     checksum: table_checksum(table),
@@ -728,8 +726,13 @@ mod tests {
             reply(&send(&mut fw, 5, HostRequest::ReadCalibration, t), 5),
             Ok(PenReply::Calibration(Some(before.clone())))
         );
-        let wrong = HostRequest::CommitCalibration { checksum: checksum ^ 1 };
-        assert_eq!(reply(&send(&mut fw, 6, wrong, t), 6), Err(PenError::CommitMismatch));
+        let wrong = HostRequest::CommitCalibration {
+            checksum: checksum ^ 1,
+        };
+        assert_eq!(
+            reply(&send(&mut fw, 6, wrong, t), 6),
+            Err(PenError::CommitMismatch)
+        );
         let commit = HostRequest::CommitCalibration { checksum };
         assert_eq!(reply(&send(&mut fw, 7, commit, t), 7), Ok(PenReply::Done));
         assert_eq!(
@@ -738,7 +741,10 @@ mod tests {
         );
         // Nothing is staged any more.
         let again = HostRequest::CommitCalibration { checksum };
-        assert_eq!(reply(&send(&mut fw, 9, again, t), 9), Err(PenError::CommitMismatch));
+        assert_eq!(
+            reply(&send(&mut fw, 9, again, t), 9),
+            Err(PenError::CommitMismatch)
+        );
     }
 
     #[test]

@@ -152,21 +152,42 @@ mod tests {
     #[test]
     fn identity_date_and_unknown_commands() {
         let mut gauge = SimGauge::new(1, "01.06.2026", GaugeFaults::default());
-        assert_eq!(gauge.answer("ID?", 0.0, ms(0)), GaugeAnswer::Reply("SY276-SIM\r".into()));
-        assert_eq!(gauge.answer("LCAL?", 0.0, ms(0)), GaugeAnswer::Reply("01.06.2026\r".into()));
-        assert_eq!(gauge.answer("FOO", 0.0, ms(0)), GaugeAnswer::Reply("ERR1\r".into()));
+        assert_eq!(
+            gauge.answer("ID?", 0.0, ms(0)),
+            GaugeAnswer::Reply("SY276-SIM\r".into())
+        );
+        assert_eq!(
+            gauge.answer("LCAL?", 0.0, ms(0)),
+            GaugeAnswer::Reply("01.06.2026\r".into())
+        );
+        assert_eq!(
+            gauge.answer("FOO", 0.0, ms(0)),
+            GaugeAnswer::Reply("ERR1\r".into())
+        );
     }
 
     #[test]
     fn faults_are_injected() {
-        let silent = GaugeFaults { silent: true, ..Default::default() };
-        assert_eq!(SimGauge::new(1, "x", silent).answer("?", 0.0, ms(0)), GaugeAnswer::Silence);
-        let over = GaugeFaults { over_range: true, ..Default::default() };
+        let silent = GaugeFaults {
+            silent: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            SimGauge::new(1, "x", silent).answer("?", 0.0, ms(0)),
+            GaugeAnswer::Silence
+        );
+        let over = GaugeFaults {
+            over_range: true,
+            ..Default::default()
+        };
         assert_eq!(
             SimGauge::new(1, "x", over).answer("?", 0.0, ms(0)),
             GaugeAnswer::Reply("ERR3\r".into())
         );
-        let unplug = GaugeFaults { unplug_after: Some(2), ..Default::default() };
+        let unplug = GaugeFaults {
+            unplug_after: Some(2),
+            ..Default::default()
+        };
         let mut gauge = SimGauge::new(1, "x", unplug);
         gauge.answer("?", 0.0, ms(0));
         gauge.answer("?", 0.0, ms(1));
@@ -176,6 +197,9 @@ mod tests {
     #[test]
     fn a_reading_takes_its_time_on_a_4800_baud_line() {
         // "?" CR and "+0.498" CR: 9 bytes of 11 bits at 4800 baud.
-        assert_eq!(SimGauge::line_time("?", "+0.498\r"), Duration::from_micros(20_625));
+        assert_eq!(
+            SimGauge::line_time("?", "+0.498\r"),
+            Duration::from_micros(20_625)
+        );
     }
 }

@@ -93,7 +93,11 @@ fn parse_mm(text: &str) -> Option<i64> {
     if whole.is_empty() || whole.len() > 4 || fraction.len() > 6 {
         return None;
     }
-    if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+    if !whole
+        .bytes()
+        .chain(fraction.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let whole: i64 = whole.parse().ok()?;
@@ -141,7 +145,10 @@ pub fn parse_mitutoyo_reading(reply: &str) -> Result<Reading, GaugeError> {
 /// Parses a Sylvac identity (`ID?`): printable text, e.g. `SY276`.
 pub fn parse_identity(reply: &str) -> Result<String, GaugeError> {
     let text = reply.trim();
-    if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+    if text.is_empty()
+        || text.len() > 32
+        || !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
         return Err(garbled(reply, "gauge identity like SY276"));
     }
     if text.starts_with("ERR") {
@@ -249,10 +256,16 @@ mod tests {
 
     #[test]
     fn sylvac_readings_parse_exactly() {
-        assert_eq!(parse_sylvac_reading("+0.1234\r"), Ok(Reading { nm: 123_400 }));
+        assert_eq!(
+            parse_sylvac_reading("+0.1234\r"),
+            Ok(Reading { nm: 123_400 })
+        );
         assert_eq!(parse_sylvac_reading("-0.0050"), Ok(Reading { nm: -5_000 }));
         assert_eq!(parse_sylvac_reading("+0.498"), Ok(Reading { nm: 498_000 }));
-        assert_eq!(parse_sylvac_reading(" +12.5 "), Ok(Reading { nm: 12_500_000 }));
+        assert_eq!(
+            parse_sylvac_reading(" +12.5 "),
+            Ok(Reading { nm: 12_500_000 })
+        );
     }
 
     #[test]
@@ -262,7 +275,16 @@ mod tests {
         assert_eq!(parse_sylvac_reading("ERR2"), Err(GaugeError::Parity));
         assert_eq!(parse_sylvac_reading("ERR3"), Err(GaugeError::OverRange));
         assert_eq!(parse_sylvac_reading("+99.0"), Err(GaugeError::OverRange));
-        for bad in ["", "+", "0.1.2", "abc", "+0.12a", "++0.1", "+0.1234567", "ERR9"] {
+        for bad in [
+            "",
+            "+",
+            "0.1.2",
+            "abc",
+            "+0.12a",
+            "++0.1",
+            "+0.1234567",
+            "ERR9",
+        ] {
             assert!(
                 matches!(parse_sylvac_reading(bad), Err(GaugeError::Garbled { .. })),
                 "{bad:?}"
@@ -272,9 +294,21 @@ mod tests {
 
     #[test]
     fn mitutoyo_readings_parse() {
-        assert_eq!(parse_mitutoyo_reading("01A+0000.123\r"), Ok(Reading { nm: 123_000 }));
-        assert_eq!(parse_mitutoyo_reading("01A-0000.005"), Ok(Reading { nm: -5_000 }));
-        for bad in ["+0000.123", "01B+0000.123", "01A0000.123", "01A+", "01A+00x0.1"] {
+        assert_eq!(
+            parse_mitutoyo_reading("01A+0000.123\r"),
+            Ok(Reading { nm: 123_000 })
+        );
+        assert_eq!(
+            parse_mitutoyo_reading("01A-0000.005"),
+            Ok(Reading { nm: -5_000 })
+        );
+        for bad in [
+            "+0000.123",
+            "01B+0000.123",
+            "01A0000.123",
+            "01A+",
+            "01A+00x0.1",
+        ] {
             assert!(parse_mitutoyo_reading(bad).is_err(), "{bad:?}");
         }
     }
@@ -284,7 +318,10 @@ mod tests {
         let date = parse_sylvac_date("31.12.2025\r").unwrap();
         assert_eq!(date.to_string(), "2025-12-31");
         assert_eq!(Date::from_ymd(1970, 1, 1), Some(Date { days: 0 }));
-        assert_eq!(parse_iso_date("2024-02-29").map(|d| d.ymd()), Some((2024, 2, 29)));
+        assert_eq!(
+            parse_iso_date("2024-02-29").map(|d| d.ymd()),
+            Some((2024, 2, 29))
+        );
         assert!(parse_sylvac_date("30.02.2025").is_err());
         assert!(parse_sylvac_date("2025-12-31").is_err());
         assert!(parse_iso_date("2023-02-29").is_none());
