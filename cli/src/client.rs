@@ -289,6 +289,47 @@ impl Client {
             .await
     }
 
+    /// Starts a bench calibration of `pen` against the gauge `gauge` (see
+    /// `penctl calibrate --help` for the spec). Subscribe first: progress and the end come as
+    /// events. Closing this connection aborts the calibration.
+    pub async fn start_calibration(
+        &mut self,
+        pen: &str,
+        gauge: &str,
+        points_um: Vec<u16>,
+        repeats: u8,
+        tolerance_um: u16,
+    ) -> Result<String, ClientError> {
+        let request = Request::StartCalibration {
+            pen: pen.into(),
+            gauge: gauge.into(),
+            points_um,
+            repeats,
+            tolerance_um,
+        };
+        match self.call(request).await? {
+            Response::CalibrationStarted { serial } => Ok(serial),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stops a calibration under way; the pen keeps its previous table.
+    pub async fn abort_calibration(&mut self, pen: &str) -> Result<(), ClientError> {
+        self.expect_done(Request::AbortCalibration { pen: pen.into() })
+            .await
+    }
+
+    /// The latest calibration record of `pen`: its number and its JSON.
+    pub async fn calibration_record(&mut self, pen: &str) -> Result<(u64, String), ClientError> {
+        match self
+            .call(Request::CalibrationRecord { pen: pen.into() })
+            .await?
+        {
+            Response::CalibrationRecord { record_id, json } => Ok((record_id, json)),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn expect_done(&mut self, request: Request) -> Result<(), ClientError> {
         match self.call(request).await? {
             Response::Done => Ok(()),

@@ -23,7 +23,9 @@ pub async fn run(pens: usize) -> u8 {
         "Starting pend with {pens} simulated pens on {}",
         socket.display()
     );
-    let daemon = match Daemon::start(DaemonConfig::new(socket.clone(), pens)).await {
+    let mut config = DaemonConfig::new(socket.clone(), pens);
+    config.state_dir = dir.path().join("state");
+    let daemon = match Daemon::start(config).await {
         Ok(daemon) => daemon,
         Err(e) => {
             eprintln!("cannot start the demo daemon: {e}");

@@ -19,6 +19,10 @@ pub const DAEMON_UNREACHABLE: u8 = 4;
 pub const NO_SUCH_PEN: u8 = 5;
 /// The pen cannot be used now: it has readiness problems, or another client holds it.
 pub const PEN_NOT_AVAILABLE: u8 = 6;
+/// A calibration ran and did not pass (or was stopped); the pen keeps its previous table.
+pub const CALIBRATION_FAILED: u8 = 7;
+/// The reference gauge cannot be used.
+pub const GAUGE_PROBLEM: u8 = 8;
 
 /// The exit code for a failed call.
 pub fn code_for(error: &ClientError) -> u8 {
@@ -38,6 +42,7 @@ pub fn code_for(error: &ClientError) -> u8 {
         {
             PEN_NOT_AVAILABLE
         }
+        ClientError::Api(api) if api.kind == ErrorKind::GaugeProblem => GAUGE_PROBLEM,
         _ => FAILURE,
     }
 }

@@ -1,7 +1,9 @@
 //! `penctl`: the command-line client of `pend`.
 
+mod calibrate;
 mod demo;
 mod output;
+mod plot;
 mod session;
 
 use std::path::PathBuf;
@@ -23,7 +25,9 @@ Exit codes:
      range, or the pen firmware's own limit)
   4  pend not reachable
   5  no pen, or more than one, matches the name given
-  6  the pen cannot be used now: it has readiness problems, or another client holds it";
+  6  the pen cannot be used now: it has readiness problems, or another client holds it
+  7  a calibration ran and did not pass, or was stopped (the pen keeps its previous table)
+  8  the reference gauge cannot be used (unreachable, wrong type, its calibration expired)";
 
 /// Talk to pend, the pen daemon: list pens, read their status, hold treatment sessions.
 #[derive(Debug, Parser)]
@@ -70,6 +74,33 @@ enum Command {
         #[arg(long, value_name = "N")]
         count: Option<u64>,
     },
+    /// Calibrate a pen on the bench against a reference gauge touching its needle carriage
+    Calibrate {
+        /// Serial number, or a unique prefix of one
+        pen: String,
+        /// The gauge: sylvac:PORT, mitutoyo:PORT[,calibrated=YYYY-MM-DD], or sim (the
+        /// simulated gauge, for simulated pens; sim:silent, sim:garbled, sim:over-range,
+        /// sim:unplug-after=N inject faults)
+        #[arg(long)]
+        gauge: String,
+        /// Depths to measure, comma-separated micrometres [default: 0,200,400,600,800,1000]
+        #[arg(long, value_delimiter = ',')]
+        points: Vec<u16>,
+        /// Readings per point and direction [default: 3]
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        repeats: u8,
+        /// Tolerance, +/- micrometres [default: 10]
+        #[arg(
+            long,
+            value_name = "UM",
+            default_value_t = 0,
+            hide_default_value = true
+        )]
+        tolerance: u16,
+    },
+    /// Calibration records
+    #[command(subcommand)]
+    Calibration(CalibrationCommand),
     /// Make a pen blink and buzz, to tell which one it is
     Identify {
         /// Serial number, or a unique prefix of one
@@ -80,6 +111,23 @@ enum Command {
         /// How many simulated pens
         #[arg(long, default_value_t = 2)]
         pens: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CalibrationCommand {
+    /// Show the pen's latest calibration record
+    Show {
+        /// Serial number, or a unique prefix of one
+        pen: String,
+    },
+    /// Write the pen's latest calibration certificate (JSON) and error plot (SVG) to DIR
+    Export {
+        /// Serial number, or a unique prefix of one
+        pen: String,
+        /// Where to write
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -128,9 +176,31 @@ async fn run(cli: Cli) -> u8 {
             return exit::code_for(&error);
         }
     };
-    if let Command::Session { pen, name, wait } = &cli.command {
-        let wait = Duration::from_secs(*wait);
-        return session::run(&mut client, pen, name, wait, cli.json).await;
+    match &cli.command {
+        Command::Session { pen, name, wait } => {
+            let wait = Duration::from_secs(*wait);
+            return session::run(&mut client, pen, name, wait, cli.json).await;
+        }
+        Command::Calibrate {
+            pen,
+            gauge,
+            points,
+            repeats,
+            tolerance,
+        } => {
+            let request = calibrate::Request {
+                pen,
+                gauge,
+                points_um: points.clone(),
+                repeats: *repeats,
+                tolerance_um: *tolerance,
+            };
+            return calibrate::run(&mut client, request, cli.json).await;
+        }
+        Command::Calibration(CalibrationCommand::Export { pen, out }) => {
+            return calibrate::export(&mut client, pen, out, cli.json).await;
+        }
+        _ => {}
     }
     match command(&cli, &mut client).await {
         Ok(()) => exit::OK,
@@ -194,7 +264,15 @@ async fn command(cli: &Cli, client: &mut Client) -> Result<(), ClientError> {
                 println!("{}", serde_json::json!({"identifying": pen}));
             }
         }
-        Command::Session { .. } | Command::Demo { .. } => unreachable!("handled in run"),
+        Command::Calibration(CalibrationCommand::Show { pen }) => {
+            calibrate::show(client, pen, cli.json).await?;
+        }
+        Command::Session { .. }
+        | Command::Demo { .. }
+        | Command::Calibrate { .. }
+        | Command::Calibration(CalibrationCommand::Export { .. }) => {
+            unreachable!("handled in run")
+        }
     }
     Ok(())
 }

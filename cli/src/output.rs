@@ -182,6 +182,12 @@ pub fn event(frame: &EventFrame) -> String {
         Event::CalibrationProgress { step, percent, .. } => {
             format!("calibration {percent}%: {step}")
         }
+        Event::CalibrationFinished {
+            passed, summary, ..
+        } => format!(
+            "calibration {}: {summary}",
+            if *passed { "passed" } else { "did not pass" }
+        ),
     };
     format!("{}  {text}\n", event.serial())
 }

@@ -12,12 +12,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::bench::BenchConfig;
 use crate::link::sim::{sim_serial, SimLink};
 use crate::link::stream::StreamLink;
 use crate::link::LinkError;
-use crate::paths::json_socket_beside;
+use crate::paths::{default_state_dir, json_socket_beside};
+use crate::records::{RecordError, RecordStore};
 use crate::registry::Registry;
-use crate::server::{serve, ServerConfig};
+use crate::server::{serve, Context, ServerConfig};
 use crate::session::SessionConfig;
 use crate::wire::{JsonLines, Postcard};
 
@@ -39,6 +41,10 @@ pub struct DaemonConfig {
     pub session: SessionConfig,
     /// Socket server limits.
     pub server: ServerConfig,
+    /// Bench calibration settings.
+    pub bench: BenchConfig,
+    /// Where records are kept.
+    pub state_dir: PathBuf,
     /// How long to wait at start for pens to finish connecting before serving.
     pub settle_limit: Duration,
     /// How long shutdown may take to retract the pens.
@@ -55,6 +61,8 @@ impl DaemonConfig {
             sim_sockets: Vec::new(),
             session: SessionConfig::default(),
             server: ServerConfig::default(),
+            bench: BenchConfig::default(),
+            state_dir: default_state_dir(),
             settle_limit: Duration::from_secs(3),
             shutdown_limit: Duration::from_secs(3),
         }
@@ -72,6 +80,9 @@ pub enum StartError {
         /// Why.
         source: LinkError,
     },
+    /// The records database could not be opened.
+    #[error("{0}")]
+    Records(#[from] RecordError),
     /// Another daemon answers on the socket.
     #[error("another pend is already running on {0}; stop it or pass a different --socket")]
     AlreadyRunning(PathBuf),
@@ -106,6 +117,7 @@ impl Daemon {
     /// Attaches the configured pens, waits for them to connect, binds the socket and starts
     /// serving. When this returns, clients can connect.
     pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
+        let records = RecordStore::open(&config.state_dir)?;
         let registry = Arc::new(Registry::new(config.session.clone()));
         // Simulated pens left the factory a month ago.
         let made = config.session.calibration_clock().now_unix_s - SIM_FACTORY_AGE.as_secs();
@@ -136,23 +148,22 @@ impl Daemon {
             })?),
             None => None,
         };
+        let context = Arc::new(Context {
+            registry: registry.clone(),
+            records,
+            server: config.server.clone(),
+            bench: config.bench.clone(),
+        });
         let (stop, stopped) = watch::channel(false);
         let mut servers = vec![tokio::spawn(serve(
             listener,
             Postcard,
-            registry.clone(),
-            config.server.clone(),
+            context.clone(),
             stopped.clone(),
         ))];
         let mut sockets = vec![config.socket.clone()];
         if let (Some(listener), Some(path)) = (json_listener, &config.json_socket) {
-            servers.push(tokio::spawn(serve(
-                listener,
-                JsonLines,
-                registry.clone(),
-                config.server.clone(),
-                stopped,
-            )));
+            servers.push(tokio::spawn(serve(listener, JsonLines, context, stopped)));
             sockets.push(path.clone());
         }
         info!(

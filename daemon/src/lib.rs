@@ -4,6 +4,7 @@
 //! - [`policy`]: the ceiling policy, pure.
 //! - [`calibration`]: the bench calibration procedure, fit and verdict, pure.
 //! - [`gauge`]: reference gauges.
+//! - [`bench`]: runs a calibration with a gauge and a pen; [`records`]: where it is kept.
 //! - [`pen_conn`]: the host side of the pen protocol, sans-IO (sequence numbers, timeouts).
 //! - [`link`]: transports to pens ([`link::PenLink`]); [`link::sim`] runs simulated pens.
 //! - [`readiness`]: what stops clinical use of a pen right now, pure.
@@ -13,6 +14,7 @@
 //! - [`daemon`]: start-up and shutdown.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod calibration;
 pub mod daemon;
 pub mod gauge;
@@ -21,6 +23,7 @@ pub mod paths;
 pub mod pen_conn;
 pub mod policy;
 pub mod readiness;
+pub mod records;
 mod refusal;
 pub mod registry;
 pub mod server;

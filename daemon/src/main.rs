@@ -31,6 +31,12 @@ struct Args {
     /// Attach the simulated pen served by `pen-sim --listen PATH` (repeatable)
     #[arg(long, value_name = "PATH")]
     sim_socket: Vec<PathBuf>,
+    /// Where records are kept [default: ~/.local/share/pend, or /var/lib/pend for root]
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Refuse reference gauges whose own calibration is older than this many days
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    max_gauge_age_days: i64,
     /// Calibrations older than this many days get no depth until the pen is recalibrated
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     max_calibration_age_days: u64,
@@ -71,6 +77,10 @@ async fn run(args: Args) -> ExitCode {
     };
     let mut config = DaemonConfig::new(socket_path(args.socket), args.sim);
     config.sim_sockets = args.sim_socket;
+    config.bench.max_gauge_age_days = args.max_gauge_age_days;
+    if let Some(dir) = args.state_dir {
+        config.state_dir = dir;
+    }
     if args.no_json_socket {
         config.json_socket = None;
     } else if let Some(path) = args.json_socket {

@@ -8,6 +8,17 @@ pub const SOCKET_ENV: &str = "PEND_SOCKET";
 /// Environment variable naming the JSON socket.
 pub const JSON_SOCKET_ENV: &str = "PEND_JSON_SOCKET";
 
+/// Where records are kept by default: the user's data directory
+/// (`~/.local/share/pend`), or `/var/lib/pend` for root.
+pub fn default_state_dir() -> PathBuf {
+    if rustix::process::getuid().is_root() {
+        return PathBuf::from("/var/lib/pend");
+    }
+    directories::ProjectDirs::from("", "", "pend")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .unwrap_or_else(|| std::env::temp_dir().join("pend-state"))
+}
+
 /// The JSON socket beside the main one: `pend.sock` -> `pend.json.sock`.
 pub fn json_socket_beside(main: &Path) -> PathBuf {
     let stem = main

@@ -12,13 +12,21 @@ fn problem(kind: ProblemKind, message: impl Into<String>) -> Problem {
     }
 }
 
-/// The pen's problems, given its state and calibration; empty when it may be used.
+/// The pen's problems, given its state, its calibration and whether one is running; empty
+/// when it may be used.
 pub fn problems(
     state: &PenState,
     calibration: Option<&CalibrationSummary>,
+    calibrating: bool,
     clock: CalibrationClock,
 ) -> Vec<Problem> {
     let mut found = Vec::new();
+    if calibrating {
+        found.push(problem(
+            ProblemKind::CalibrationInProgress,
+            "a bench calibration is running on the pen; wait for it to finish",
+        ));
+    }
     match state {
         PenState::Ready => {}
         PenState::Connecting => found.push(problem(
@@ -88,7 +96,7 @@ mod tests {
 
     #[test]
     fn a_ready_pen_with_a_fresh_calibration_has_no_problems() {
-        assert!(problems(&PenState::Ready, Some(&calibration(5)), CLOCK).is_empty());
+        assert!(problems(&PenState::Ready, Some(&calibration(5)), false, CLOCK).is_empty());
     }
 
     #[test]
@@ -96,7 +104,7 @@ mod tests {
         let state = PenState::Faulted {
             reason: "pen latched a fault: motor stalled".into(),
         };
-        let found = problems(&state, None, CLOCK);
+        let found = problems(&state, None, false, CLOCK);
         assert_eq!(
             kinds(&found),
             [ProblemKind::FaultLatched, ProblemKind::NotCalibrated]
@@ -106,7 +114,7 @@ mod tests {
 
     #[test]
     fn an_old_calibration_is_a_problem_in_days() {
-        let found = problems(&PenState::Ready, Some(&calibration(45)), CLOCK);
+        let found = problems(&PenState::Ready, Some(&calibration(45)), false, CLOCK);
         assert_eq!(kinds(&found), [ProblemKind::CalibrationExpired]);
         assert!(found[0]
             .message
@@ -115,7 +123,13 @@ mod tests {
 
     #[test]
     fn a_connecting_pen_is_not_also_uncalibrated() {
-        let found = problems(&PenState::Connecting, None, CLOCK);
+        let found = problems(&PenState::Connecting, None, false, CLOCK);
         assert_eq!(kinds(&found), [ProblemKind::Connecting]);
+    }
+
+    #[test]
+    fn a_calibration_under_way_is_a_problem_for_treatment() {
+        let found = problems(&PenState::Ready, Some(&calibration(1)), true, CLOCK);
+        assert_eq!(kinds(&found), [ProblemKind::CalibrationInProgress]);
     }
 }

@@ -37,10 +37,16 @@ impl PenHandle {
         report.problems = readiness::problems(
             &report.state,
             report.calibration.as_ref(),
+            report.calibrating,
             self.session_config.calibration_clock(),
         );
         report.sim = self.sim_probe.as_ref().map(|probe| probe());
         report
+    }
+
+    /// For a simulated pen, the probe of its physical truth.
+    pub fn sim_probe(&self) -> Option<SimProbe> {
+        self.sim_probe.clone()
     }
 
     /// The pen's serial number.
@@ -97,6 +103,11 @@ impl Registry {
     /// A new subscription to every pen's events.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Where events are announced.
+    pub fn events(&self) -> broadcast::Sender<Event> {
+        self.events.clone()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, PenHandle>> {

@@ -28,6 +28,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
+use crate::bench::{self, BenchConfig};
+use crate::calibration::procedure::Plan;
+use crate::records::RecordStore;
 use crate::registry::{PenHandle, Registry};
 use crate::session::{PenCommand, Reply};
 use crate::wire::{FrameWriter, ReadOutcome, RequestReader};
@@ -56,6 +59,18 @@ impl Default for ServerConfig {
     }
 }
 
+/// What every connection works with.
+pub struct Context {
+    /// The pens.
+    pub registry: Arc<Registry>,
+    /// The durable records.
+    pub records: RecordStore,
+    /// Server limits.
+    pub server: ServerConfig,
+    /// Bench calibration settings.
+    pub bench: BenchConfig,
+}
+
 /// Replies that may wait for a client that is slow to read them.
 const OUTGOING_FRAMES: usize = 16;
 
@@ -75,10 +90,10 @@ pub trait Codec: Send + Sync + 'static {
 pub async fn serve<C: Codec>(
     listener: UnixListener,
     codec: C,
-    registry: Arc<Registry>,
-    config: ServerConfig,
+    context: Arc<Context>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let config = context.server.clone();
     let codec = Arc::new(codec);
     let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
@@ -108,9 +123,9 @@ pub async fn serve<C: Codec>(
             });
             continue;
         };
-        let (registry, config, shutdown) = (registry.clone(), config.clone(), shutdown.clone());
+        let (context, shutdown) = (context.clone(), shutdown.clone());
         tokio::spawn(async move {
-            handle_client(reader, writer, peer, &registry, &config, shutdown).await;
+            handle_client(reader, writer, peer, &context, shutdown).await;
             drop(slot);
         });
     }
@@ -147,16 +162,17 @@ struct Connection<'a> {
     subscribe: mpsc::Sender<broadcast::Receiver<Event>>,
     registry: &'a Registry,
     config: &'a ServerConfig,
+    context: &'a Context,
 }
 
 async fn handle_client(
     mut reader: impl RequestReader,
     writer: impl FrameWriter,
     peer: SessionHolder,
-    registry: &Registry,
-    config: &ServerConfig,
+    context: &Context,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let config = &context.server;
     let (outgoing, replies) = mpsc::channel(OUTGOING_FRAMES);
     let (subscribe, subscription) = mpsc::channel(1);
     let writer_task = tokio::spawn(write_loop(writer, replies, subscription));
@@ -165,8 +181,9 @@ async fn handle_client(
         peer,
         held: BTreeMap::new(),
         subscribe,
-        registry,
+        registry: &context.registry,
         config,
+        context,
     };
     debug!(
         connection = connection.id,
@@ -329,6 +346,59 @@ impl Connection<'_> {
                 })
                 .await?;
                 Ok(Response::Done)
+            }
+            Request::StartCalibration {
+                pen,
+                gauge,
+                points_um,
+                repeats,
+                tolerance_um,
+            } => {
+                let handle = self.registry.resolve(&pen)?;
+                let mut plan = Plan::default();
+                if !points_um.is_empty() {
+                    plan.points_um = points_um;
+                }
+                if repeats > 0 {
+                    plan.repeats = repeats;
+                }
+                if tolerance_um > 0 {
+                    plan.tolerance_um = f64::from(tolerance_um);
+                }
+                let holder = SessionHolder {
+                    client_name: "bench calibration".into(),
+                    ..self.peer.clone()
+                };
+                let bench = self.context.bench.clone();
+                let prepared =
+                    bench::prepare(handle.clone(), self.id, holder, &gauge, plan, bench).await?;
+                let serial = prepared.serial().to_string();
+                // Held like a session: when this connection goes, the calibration stops.
+                self.held.insert(serial.clone(), handle);
+                tokio::spawn(prepared.run(self.registry.events(), self.context.records.clone()));
+                Ok(Response::CalibrationStarted { serial })
+            }
+            Request::AbortCalibration { pen } => {
+                let handle = self.registry.resolve(&pen)?;
+                self.ask(&handle, self.config.request_timeout, |reply| {
+                    PenCommand::AbortCalibration { reply }
+                })
+                .await?;
+                Ok(Response::Done)
+            }
+            Request::CalibrationRecord { pen } => {
+                let serial = self.registry.resolve(&pen)?.serial();
+                match self.context.records.latest_calibration(&serial).await {
+                    Ok(Some(stored)) => Ok(Response::CalibrationRecord {
+                        record_id: stored.id,
+                        json: stored.json,
+                    }),
+                    Ok(None) => Err(ApiError::new(
+                        ErrorKind::NoRecord,
+                        format!("pen {serial} has no calibration recorded here"),
+                    )),
+                    Err(error) => Err(ApiError::new(ErrorKind::Internal, error.to_string())),
+                }
             }
             Request::Subscribe => {
                 // A second Subscribe finds the channel full or the writer subscribed: both fine.

@@ -147,6 +147,16 @@ impl CalibrationTable {
         CEILING_UM.saturating_sub(self.margin_um)
     }
 
+    /// The deepest setpoint this table can serve: its usable ceiling, or the deepest depth
+    /// it measured if that is shallower (nothing is extrapolated).
+    pub fn deepest_usable_um(&self) -> u16 {
+        let measured = self
+            .depth_span_um()
+            .map(|(_, hi)| hi.clamp(0, i32::from(CEILING_UM)) as u16)
+            .unwrap_or(0);
+        self.usable_ceiling_um().min(measured)
+    }
+
     /// The measured span of depths, shallowest and deepest, if the table has points.
     pub fn depth_span_um(&self) -> Option<(i32, i32)> {
         Some((self.points.first()?.depth_um, self.points.last()?.depth_um))

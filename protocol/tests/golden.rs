@@ -461,6 +461,9 @@ fn the_json_examples_are_exact_and_cover_every_request_and_event() {
         "StopNeedling",
         "Identify",
         "Subscribe",
+        "StartCalibration",
+        "AbortCalibration",
+        "CalibrationRecord",
     ];
     for kind in all_requests {
         assert!(
@@ -478,6 +481,7 @@ fn the_json_examples_are_exact_and_cover_every_request_and_event() {
         "NeedlingStopped",
         "Fault",
         "CalibrationProgress",
+        "CalibrationFinished",
         "Missed",
     ];
     for kind in all_events {

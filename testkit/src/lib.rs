@@ -87,6 +87,8 @@ impl Pend {
             .arg(pens.to_string())
             .arg("--socket")
             .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
             .arg("--log-level")
             .arg("debug")
             .args(extra)

@@ -190,11 +190,7 @@ fn measurements(
     table: &CalibrationTable,
     overshoot_um: Option<u16>,
 ) -> Vec<Measurement> {
-    let top = table
-        .depth_span_um()
-        .map(|(_, hi)| hi.clamp(0, i32::from(CEILING_UM)) as u16)
-        .unwrap_or(0)
-        .min(table.usable_ceiling_um());
+    let top = table.deepest_usable_um();
     let mut capped: Vec<u16> = targets.iter().map(|&t| t.min(top)).collect();
     capped.dedup();
     let mut out = Vec::new();

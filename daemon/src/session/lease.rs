@@ -12,6 +12,16 @@ use tokio::time::Instant;
 /// Most clients that may wait in line for one pen.
 pub const MAX_WAITERS: usize = 8;
 
+/// What a lease is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseKind {
+    /// A treatment: kept alive by the client's heartbeats.
+    Treatment,
+    /// A bench calibration run by the daemon for the client: no time limit, ended by the
+    /// calibration finishing or the client's connection closing.
+    Calibration,
+}
+
 /// A held session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -21,6 +31,8 @@ pub struct Lease {
     pub holder: SessionHolder,
     /// When it runs out unless renewed.
     pub expires: Instant,
+    /// What for.
+    pub kind: LeaseKind,
 }
 
 /// A client waiting in line.
@@ -82,6 +94,34 @@ impl<R> LeaseBook<R> {
             .is_some_and(|l| l.connection == connection)
     }
 
+    /// Whether `connection` holds the pen for `kind`.
+    pub fn holds_for(&self, connection: u64, kind: LeaseKind) -> bool {
+        self.held
+            .as_ref()
+            .is_some_and(|l| l.connection == connection && l.kind == kind)
+    }
+
+    /// Takes the pen for a calibration if nobody holds it (no waiting in line).
+    pub fn take_for_calibration(
+        &mut self,
+        connection: u64,
+        holder: SessionHolder,
+        now: Instant,
+    ) -> Result<(), SessionHolder> {
+        match &self.held {
+            Some(lease) => Err(lease.holder.clone()),
+            None => {
+                self.held = Some(Lease {
+                    connection,
+                    holder,
+                    expires: now,
+                    kind: LeaseKind::Calibration,
+                });
+                Ok(())
+            }
+        }
+    }
+
     /// `connection` asks for the session, waiting until `wait_until` if it is taken.
     pub fn open(
         &mut self,
@@ -97,10 +137,11 @@ impl<R> LeaseBook<R> {
                     connection,
                     holder,
                     expires: now + self.lease_for,
+                    kind: LeaseKind::Treatment,
                 });
                 Opened::Granted(reply)
             }
-            Some(lease) if lease.connection == connection => {
+            Some(lease) if lease.connection == connection && lease.kind == LeaseKind::Treatment => {
                 lease.expires = now + self.lease_for;
                 lease.holder = holder;
                 Opened::Granted(reply)
@@ -121,10 +162,10 @@ impl<R> LeaseBook<R> {
         }
     }
 
-    /// Renews the lease if `connection` holds it.
+    /// Renews the treatment lease if `connection` holds it.
     pub fn renew(&mut self, connection: u64, now: Instant) -> bool {
         match &mut self.held {
-            Some(lease) if lease.connection == connection => {
+            Some(lease) if lease.connection == connection && lease.kind == LeaseKind::Treatment => {
                 lease.expires = now + self.lease_for;
                 true
             }
@@ -151,7 +192,9 @@ impl<R> LeaseBook<R> {
     /// The lease if it ran out by `now` (it is ended), and the waiters whose patience did.
     pub fn expire(&mut self, now: Instant) -> (Option<Lease>, Vec<Waiter<R>>) {
         let lapsed = match &self.held {
-            Some(lease) if lease.expires <= now => self.held.take(),
+            Some(lease) if lease.kind == LeaseKind::Treatment && lease.expires <= now => {
+                self.held.take()
+            }
             _ => None,
         };
         let mut gave_up = Vec::new();
@@ -168,7 +211,11 @@ impl<R> LeaseBook<R> {
 
     /// When [`LeaseBook::expire`] next has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let lease = self.held.as_ref().map(|l| l.expires);
+        let lease = self
+            .held
+            .as_ref()
+            .filter(|l| l.kind == LeaseKind::Treatment)
+            .map(|l| l.expires);
         let waiter = self.waiting.iter().map(|w| w.deadline).min();
         match (lease, waiter) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -186,6 +233,7 @@ impl<R> LeaseBook<R> {
             connection: waiter.connection,
             holder: waiter.holder,
             expires: now + self.lease_for,
+            kind: LeaseKind::Treatment,
         });
         Some(waiter.reply)
     }
@@ -269,6 +317,27 @@ mod tests {
         assert!(book.release(2).is_none());
         book.release(1);
         assert_eq!(book.grant_next(t), None);
+    }
+
+    #[test]
+    fn a_calibration_lease_never_lapses_and_is_not_a_treatment() {
+        let t = Instant::now();
+        let mut book = LeaseBook::<&str>::new(ms(1000));
+        assert!(book.take_for_calibration(1, who("bench"), t).is_ok());
+        assert!(book.expire(t + ms(60_000)).0.is_none());
+        assert!(book.holds_for(1, LeaseKind::Calibration));
+        assert!(!book.holds_for(1, LeaseKind::Treatment));
+        assert!(!book.renew(1, t));
+        assert!(matches!(
+            book.open(1, who("bench"), t, t, "x"),
+            Opened::InUse("x", _)
+        ));
+        assert_eq!(
+            book.take_for_calibration(2, who("other"), t)
+                .unwrap_err()
+                .client_name,
+            "bench"
+        );
     }
 
     #[test]

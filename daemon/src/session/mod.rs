@@ -22,7 +22,7 @@ use pen_protocol::pen::{
     Approach, HostRequest, PenError, PenEvent, PenIdentity, PenReply, PROTOCOL_VERSION,
     SCHEMA_FINGERPRINT,
 };
-use pen_protocol::{CalibrationTable, DepthUm, RawCounts, StrokeRate};
+use pen_protocol::{table_checksum, CalibrationTable, DepthUm, RawCounts, StrokeRate};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout_at, Instant};
 use tracing::{debug, info, warn};
@@ -31,7 +31,7 @@ use crate::link::{LinkError, PenLink};
 use crate::pen_conn::{Incoming, RequestTracker, TooManyInFlight};
 use crate::policy::{approve_setpoint, ApprovedSetpoint, CalibrationClock};
 use crate::readiness;
-use lease::{Lease, LeaseBook, Opened};
+use lease::{Lease, LeaseBook, LeaseKind, Opened};
 
 /// Timing of a session. The defaults suit USB and the simulator alike.
 #[derive(Debug, Clone)]
@@ -103,8 +103,8 @@ pub enum PenCommand {
     CloseSession {
         /// The asking connection.
         connection: u64,
-        /// Where the answer goes.
-        reply: Reply<()>,
+        /// Answered, with where it parked, once the pen is retracted.
+        reply: Reply<RawCounts>,
     },
     /// The connection is alive: renew its session.
     Renew {
@@ -141,6 +141,65 @@ pub enum PenCommand {
         /// Where the answer goes.
         reply: Reply<()>,
     },
+    /// Take the pen for a bench calibration (it must be free). Answers with the pen's
+    /// current table, the one the calibration navigates by.
+    BeginCalibration {
+        /// The client's connection: when it closes, the calibration is aborted.
+        connection: u64,
+        /// Who asked.
+        holder: SessionHolder,
+        /// Where the answer goes.
+        reply: Reply<CalibrationTable>,
+    },
+    /// Home the pen (calibration only); answered once it is parked.
+    CalibrationHome {
+        /// The calibration's connection.
+        connection: u64,
+        /// Where it stopped.
+        reply: Reply<RawCounts>,
+    },
+    /// Move to a raw position (calibration only); answered once it is reached. The target
+    /// is checked against the ceiling through the pen's table once more here.
+    CalibrationMove {
+        /// The calibration's connection.
+        connection: u64,
+        /// Where to.
+        target: RawCounts,
+        /// How.
+        approach: Approach,
+        /// Where it stopped.
+        reply: Reply<RawCounts>,
+    },
+    /// Stage, verify the checksum of, and commit a new table (calibration only).
+    CalibrationWrite {
+        /// The calibration's connection.
+        connection: u64,
+        /// The table.
+        table: CalibrationTable,
+        /// Answered once committed.
+        reply: Reply<()>,
+    },
+    /// Put a previous table back after an abandoned calibration. Needs no lease: the
+    /// calibration may have been aborted by then, and the old table is the safe one.
+    CalibrationRestore {
+        /// The table the pen held before.
+        table: CalibrationTable,
+        /// Answered once committed.
+        reply: Reply<()>,
+    },
+    /// Stop the calibration under way, whoever runs it: the pen is retracted and the
+    /// runner, finding the pen released, puts the previous table back.
+    AbortCalibration {
+        /// Answered once the pen is retracted.
+        reply: Reply<RawCounts>,
+    },
+    /// The calibration is over: release the pen and retract it.
+    EndCalibration {
+        /// The calibration's connection.
+        connection: u64,
+        /// Answered once the pen is parked.
+        reply: Reply<RawCounts>,
+    },
     /// Stop needling, retract, and end the session task.
     Shutdown {
         /// Signalled when the pen is retracted (or could not be).
@@ -158,7 +217,21 @@ enum Pending {
     Refresh,
     /// A retract at the end of a session; `done` (if any) is answered once it is finished.
     Retract {
-        done: Option<Reply<()>>,
+        done: Option<Reply<RawCounts>>,
+    },
+    /// A calibration's home or move, answered once reached.
+    CalibrationMove {
+        reply: Reply<RawCounts>,
+    },
+    /// A table being staged; committed if the checksum matches.
+    Stage {
+        table: CalibrationTable,
+        reply: Reply<()>,
+    },
+    /// A staged table being committed.
+    Commit {
+        table: CalibrationTable,
+        reply: Reply<()>,
     },
     Move {
         approved: ApprovedSetpoint,
@@ -185,7 +258,12 @@ impl Pending {
             }
             Pending::Needling { reply, .. }
             | Pending::Identify { reply }
-            | Pending::Retract { done: Some(reply) } => {
+            | Pending::Stage { reply, .. }
+            | Pending::Commit { reply, .. } => {
+                let _ = reply.send(Err(why));
+                true
+            }
+            Pending::Retract { done: Some(reply) } | Pending::CalibrationMove { reply } => {
                 let _ = reply.send(Err(why));
                 true
             }
@@ -206,12 +284,13 @@ struct AwaitingReached {
     reply: Reply<DepthSetReport>,
 }
 
-/// A retract whose client waits for the pen to be parked.
+/// A move (a retract that closes a session, a calibration move) whose client waits for
+/// the position to be reached.
 #[derive(Debug)]
-struct AwaitingRetract {
+struct AwaitingMove {
     move_seq: u32,
     deadline: Instant,
-    reply: Reply<()>,
+    reply: Reply<RawCounts>,
 }
 
 /// Why a request made in line failed.
@@ -237,7 +316,7 @@ struct Session<L> {
     calibration: Option<CalibrationTable>,
     leases: LeaseBook<Reply<SessionInfo>>,
     awaiting: Option<AwaitingReached>,
-    retracting: Option<AwaitingRetract>,
+    awaiting_move: Option<AwaitingMove>,
     /// The setpoint move under way: its sequence number and depth.
     moving: Option<(u32, DepthUm)>,
     last_sent: Instant,
@@ -254,6 +333,7 @@ pub fn initial_report(serial: &str, link: &str) -> PenReport {
         state: PenState::Connecting,
         problems: Vec::new(),
         session: None,
+        calibrating: false,
         position_counts: None,
         depth_um: None,
         setpoint: None,
@@ -286,7 +366,7 @@ pub async fn run_session<L: PenLink>(
         events,
         calibration: None,
         awaiting: None,
-        retracting: None,
+        awaiting_move: None,
         moving: None,
         last_sent: now,
         unanswered: 0,
@@ -394,7 +474,7 @@ impl<L: PenLink> Session<L> {
                 id: t.id,
                 calibrated_at_unix_s: t.calibrated_at_unix_s,
                 margin_um: t.margin_um,
-                usable_ceiling_um: t.usable_ceiling_um(),
+                usable_ceiling_um: t.deepest_usable_um(),
                 points: t.points.len() as u8,
             }),
             Some(t) => {
@@ -518,8 +598,8 @@ impl<L: PenLink> Session<L> {
         if let Some(awaiting) = &self.awaiting {
             wake = wake.min(awaiting.deadline);
         }
-        if let Some(retracting) = &self.retracting {
-            wake = wake.min(retracting.deadline);
+        if let Some(awaiting) = &self.awaiting_move {
+            wake = wake.min(awaiting.deadline);
         }
         if let Some(deadline) = self.leases.next_deadline() {
             wake = wake.min(deadline);
@@ -543,11 +623,15 @@ impl<L: PenLink> Session<L> {
                 ),
             )));
         }
-        if self.retracting.as_ref().is_some_and(|r| r.deadline <= now) {
-            let retracting = self.retracting.take().expect("checked above");
-            let _ = retracting.reply.send(Err(error(
+        if self
+            .awaiting_move
+            .as_ref()
+            .is_some_and(|m| m.deadline <= now)
+        {
+            let awaiting = self.awaiting_move.take().expect("checked above");
+            let _ = awaiting.reply.send(Err(error(
                 ErrorKind::PenTimeout,
-                format!("pen {} did not confirm it retracted in time", self.serial()),
+                format!("pen {} did not reach its position in time", self.serial()),
             )));
         }
         let (lapsed, gave_up) = self.leases.expire(now);
@@ -609,6 +693,10 @@ impl<L: PenLink> Session<L> {
                 reply,
             } => self.open_session(connection, holder, wait, reply).await,
             PenCommand::CloseSession { connection, reply } => {
+                if !self.leases.holds_for(connection, LeaseKind::Treatment) {
+                    let _ = reply.send(Err(self.no_session_error(connection)));
+                    return;
+                }
                 match self.leases.release(connection) {
                     // Answered once the pen is parked.
                     Some(lease) => {
@@ -650,6 +738,76 @@ impl<L: PenLink> Session<L> {
                     Pending::Identify { reply },
                 )
                 .await;
+            }
+            PenCommand::BeginCalibration {
+                connection,
+                holder,
+                reply,
+            } => {
+                let _ = reply.send(self.begin_calibration(connection, holder));
+            }
+            PenCommand::CalibrationHome { connection, reply } => {
+                match self.check_calibration(connection) {
+                    Ok(()) => {
+                        let tag = Pending::CalibrationMove { reply };
+                        self.start_for_client(HostRequest::Home, tag).await;
+                    }
+                    Err(e) => drop(reply.send(Err(e))),
+                }
+            }
+            PenCommand::CalibrationMove {
+                connection,
+                target,
+                approach,
+                reply,
+            } => {
+                let checked = self
+                    .check_calibration(connection)
+                    .and_then(|()| self.check_under_ceiling(target));
+                match checked {
+                    Ok(()) => {
+                        let request = HostRequest::MoveTo { target, approach };
+                        let tag = Pending::CalibrationMove { reply };
+                        self.start_for_client(request, tag).await;
+                    }
+                    Err(e) => drop(reply.send(Err(e))),
+                }
+            }
+            PenCommand::CalibrationWrite {
+                connection,
+                table,
+                reply,
+            } => match self.check_calibration(connection) {
+                Ok(()) => self.stage(table, reply).await,
+                Err(e) => drop(reply.send(Err(e))),
+            },
+            PenCommand::CalibrationRestore { table, reply } => self.stage(table, reply).await,
+            PenCommand::AbortCalibration { reply } => match self.leases.held().cloned() {
+                Some(lease) if lease.kind == LeaseKind::Calibration => {
+                    self.leases.revoke();
+                    self.end_session(lease, "calibration aborted", Some(reply))
+                        .await;
+                }
+                _ => drop(reply.send(Err(error(
+                    ErrorKind::BadRequest,
+                    format!("no calibration is running on pen {}", self.serial()),
+                )))),
+            },
+            PenCommand::EndCalibration { connection, reply } => {
+                if self.leases.holds_for(connection, LeaseKind::Calibration) {
+                    if let Some(lease) = self.leases.release(connection) {
+                        self.end_session(lease, "calibration over", Some(reply))
+                            .await;
+                    }
+                } else if self.leases.held().is_none() {
+                    // Aborted earlier: make sure the pen is parked before saying it is over.
+                    let tag = Pending::Retract { done: Some(reply) };
+                    self.start_for_client(HostRequest::Retract, tag).await;
+                } else {
+                    // Someone else took the free pen meanwhile; it is theirs now.
+                    let position = self.report.borrow().position_counts.unwrap_or(0);
+                    let _ = reply.send(Ok(RawCounts(position)));
+                }
             }
             PenCommand::Shutdown { .. } => unreachable!("handled by the main loop"),
         }
@@ -702,7 +860,8 @@ impl<L: PenLink> Session<L> {
         let state = self.state();
         let summary = self.report.borrow().calibration.clone();
         let clock = self.config.calibration_clock();
-        let problems = readiness::problems(&state, summary.as_ref(), clock);
+        let calibrating = self.report.borrow().calibrating;
+        let problems = readiness::problems(&state, summary.as_ref(), calibrating, clock);
         if problems.is_empty() {
             return Ok(());
         }
@@ -744,6 +903,104 @@ impl<L: PenLink> Session<L> {
         }
     }
 
+    /// Takes the pen for a calibration: it must be connected and free; an old or missing
+    /// date is no obstacle (that is what calibration fixes), but a table to move by is.
+    fn begin_calibration(
+        &mut self,
+        connection: u64,
+        holder: SessionHolder,
+    ) -> Result<CalibrationTable, ApiError> {
+        let state = self.state();
+        if state != PenState::Ready {
+            return Err(error(
+                ErrorKind::PenUnavailable,
+                format!("pen {} cannot be calibrated now: {state}", self.serial()),
+            ));
+        }
+        let Some(table) = self.calibration.clone().filter(|t| t.validate().is_ok()) else {
+            return Err(error(
+                ErrorKind::NotCalibrated,
+                format!(
+                    "pen {} holds no valid table to move by; it needs a factory calibration first",
+                    self.serial()
+                ),
+            ));
+        };
+        self.leases
+            .take_for_calibration(connection, holder, Instant::now())
+            .map_err(|held| {
+                error(
+                    ErrorKind::PenInUse,
+                    format!(
+                        "pen {} is in a treatment session held by {held}; calibration needs the pen free",
+                        self.serial()
+                    ),
+                )
+            })?;
+        info!(pen = %self.serial(), "calibration started");
+        self.report.send_modify(|r| r.calibrating = true);
+        Ok(table)
+    }
+
+    /// Checks `connection` holds the pen for a calibration.
+    fn check_calibration(&self, connection: u64) -> Result<(), ApiError> {
+        if self.leases.holds_for(connection, LeaseKind::Calibration) {
+            Ok(())
+        } else {
+            Err(error(
+                ErrorKind::NoSession,
+                format!(
+                    "the calibration of pen {} was stopped (its client went away or it was aborted)",
+                    self.serial()
+                ),
+            ))
+        }
+    }
+
+    /// A second look at a calibration move: through the pen's own table, the target must
+    /// lie at or under the usable ceiling.
+    fn check_under_ceiling(&self, target: RawCounts) -> Result<(), ApiError> {
+        let table = self.calibration.as_ref();
+        let depth = table.and_then(|t| t.depth_at_raw(target));
+        let usable = table.map(|t| i32::from(t.usable_ceiling_um())).unwrap_or(0);
+        match depth {
+            Some(depth) if depth <= usable => Ok(()),
+            _ => Err(error(
+                ErrorKind::OverCeiling,
+                format!(
+                    "refused: a calibration move to {target} is not under pen {}'s usable ceiling of {usable} um",
+                    self.serial()
+                ),
+            )),
+        }
+    }
+
+    /// Stages `table` on the pen; the reply path checks the checksum and commits.
+    async fn stage(&mut self, table: CalibrationTable, reply: Reply<()>) {
+        let request = HostRequest::StageCalibration {
+            table: table.clone(),
+        };
+        self.start_for_client(request, Pending::Stage { table, reply })
+            .await;
+    }
+
+    /// Waits for the move `seq` started to be reached, then answers `reply`.
+    fn await_move(&mut self, seq: u32, eta_ms: u32, reply: Reply<RawCounts>) {
+        if let Some(previous) = self.awaiting_move.take() {
+            let _ = previous.reply.send(Err(error(
+                ErrorKind::Superseded,
+                "another move started before this one was reached",
+            )));
+        }
+        self.awaiting_move = Some(AwaitingMove {
+            move_seq: seq,
+            deadline: Instant::now()
+                + Duration::from_millis(eta_ms.into())
+                + self.config.move_slack,
+            reply,
+        });
+    }
+
     /// Checks `connection` holds the session, and renews it.
     fn check_session(&mut self, connection: u64) -> Result<(), ApiError> {
         if self.leases.renew(connection, Instant::now()) {
@@ -760,26 +1017,35 @@ impl<L: PenLink> Session<L> {
             ErrorKind::NoSession,
             &format!("the session ended: {reason}"),
         );
+        if let Some(awaiting) = self.awaiting_move.take() {
+            let _ = awaiting.reply.send(Err(error(
+                ErrorKind::NoSession,
+                format!("the session ended: {reason}"),
+            )));
+        }
         let was_needling = self.report.borrow().needling.is_some();
         self.report.send_modify(|r| {
             r.session = None;
             r.setpoint = None;
             r.needling = None;
+            r.calibrating = false;
         });
         if was_needling {
             self.emit(Event::NeedlingStopped {
                 serial: self.serial(),
             });
         }
-        self.emit(Event::SessionClosed {
-            serial: self.serial(),
-            reason: reason.to_string(),
-        });
+        if lease.kind == LeaseKind::Treatment {
+            self.emit(Event::SessionClosed {
+                serial: self.serial(),
+                reason: reason.to_string(),
+            });
+        }
     }
 
     /// Ends `lease`: stop, retract, and hand the pen to whoever waits next. `done`, if
     /// given, is answered once the pen reports itself parked.
-    async fn end_session(&mut self, lease: Lease, reason: &str, done: Option<Reply<()>>) {
+    async fn end_session(&mut self, lease: Lease, reason: &str, done: Option<Reply<RawCounts>>) {
         self.close_lease(lease, reason);
         self.moving = None;
         self.start_for_client(HostRequest::Retract, Pending::Retract { done })
@@ -893,22 +1159,45 @@ impl<L: PenLink> Session<L> {
         let serial = self.serial();
         match (tag, result) {
             (Pending::Heartbeat | Pending::InLine | Pending::Retract { done: None }, _) => {}
-            (Pending::Retract { done: Some(reply) }, Ok(PenReply::MoveStarted { eta_ms })) => {
-                if let Some(previous) = self.retracting.take() {
-                    let _ = previous.reply.send(Ok(()));
-                }
-                self.retracting = Some(AwaitingRetract {
-                    move_seq: seq,
-                    deadline: Instant::now()
-                        + Duration::from_millis(eta_ms.into())
-                        + self.config.move_slack,
-                    reply,
-                });
-            }
-            (Pending::Retract { done: Some(reply) }, other) => {
+            (
+                Pending::Retract { done: Some(reply) } | Pending::CalibrationMove { reply },
+                Ok(PenReply::MoveStarted { eta_ms }),
+            ) => self.await_move(seq, eta_ms, reply),
+            (
+                Pending::Retract { done: Some(reply) } | Pending::CalibrationMove { reply },
+                other,
+            ) => {
                 let _ = reply.send(Err(error(
                     ErrorKind::PenRefused,
-                    format!("pen {serial} did not retract: {other:?}"),
+                    format!("pen {serial} did not move: {other:?}"),
+                )));
+            }
+            (Pending::Stage { table, reply }, Ok(PenReply::Staged { checksum })) => {
+                let ours = table_checksum(&table);
+                if checksum == ours {
+                    let request = HostRequest::CommitCalibration { checksum };
+                    self.start_for_client(request, Pending::Commit { table, reply })
+                        .await;
+                } else {
+                    let _ = reply.send(Err(error(
+                        ErrorKind::PenRefused,
+                        format!(
+                            "pen {serial} holds a different table than was sent (checksum {checksum:08x}, expected {ours:08x}); nothing was committed"
+                        ),
+                    )));
+                }
+            }
+            (Pending::Commit { table, reply }, Ok(_)) => {
+                info!(pen = %serial, table = table.id, "calibration table committed");
+                self.set_calibration(Some(table));
+                let _ = reply.send(Ok(()));
+            }
+            (Pending::Stage { reply, .. } | Pending::Commit { reply, .. }, other) => {
+                let _ = reply.send(Err(error(
+                    ErrorKind::PenRefused,
+                    format!(
+                        "pen {serial} did not take the table: {other:?}; its previous table stays"
+                    ),
                 )));
             }
             (Pending::Refresh, Ok(PenReply::Status(status))) => {
@@ -1022,12 +1311,12 @@ impl<L: PenLink> Session<L> {
                     }
                 }
                 if self
-                    .retracting
+                    .awaiting_move
                     .as_ref()
-                    .is_some_and(|r| r.move_seq == move_seq)
+                    .is_some_and(|m| m.move_seq == move_seq)
                 {
-                    let retracting = self.retracting.take().expect("checked above");
-                    let _ = retracting.reply.send(Ok(()));
+                    let awaiting = self.awaiting_move.take().expect("checked above");
+                    let _ = awaiting.reply.send(Ok(position));
                 }
                 if self
                     .awaiting
@@ -1112,8 +1401,8 @@ impl<L: PenLink> Session<L> {
             tag.fail(error(ErrorKind::PenDisconnected, &message));
         }
         self.fail_awaiting(ErrorKind::PenDisconnected, &message);
-        if let Some(retracting) = self.retracting.take() {
-            let _ = retracting
+        if let Some(awaiting) = self.awaiting_move.take() {
+            let _ = awaiting
                 .reply
                 .send(Err(error(ErrorKind::PenDisconnected, &message)));
         }
@@ -1171,9 +1460,10 @@ impl<L: PenLink> Session<L> {
         for tag in self.tracker.fail_all() {
             tag.fail(error(ErrorKind::ShuttingDown, "pend is shutting down"));
         }
-        if let Some(retracting) = self.retracting.take() {
+        if let Some(awaiting) = self.awaiting_move.take() {
             // The in-line retract above parked the pen (or reported why not).
-            let _ = retracting.reply.send(parked);
+            let position = RawCounts(self.report.borrow().position_counts.unwrap_or(0));
+            let _ = awaiting.reply.send(parked.map(|()| position));
         }
         self.set_state(PenState::Offline);
     }
@@ -1210,8 +1500,15 @@ impl<L: PenLink> Session<L> {
             PenCommand::OpenSession { reply, .. } => drop(reply.send(Err(not_ready()))),
             PenCommand::SetDepth { reply, .. } => drop(reply.send(Err(not_ready()))),
             PenCommand::CloseSession { reply, .. }
-            | PenCommand::Needling { reply, .. }
-            | PenCommand::Identify { reply } => drop(reply.send(Err(not_ready()))),
+            | PenCommand::AbortCalibration { reply }
+            | PenCommand::EndCalibration { reply, .. }
+            | PenCommand::CalibrationHome { reply, .. }
+            | PenCommand::CalibrationMove { reply, .. } => drop(reply.send(Err(not_ready()))),
+            PenCommand::Needling { reply, .. }
+            | PenCommand::Identify { reply }
+            | PenCommand::CalibrationWrite { reply, .. }
+            | PenCommand::CalibrationRestore { reply, .. } => drop(reply.send(Err(not_ready()))),
+            PenCommand::BeginCalibration { reply, .. } => drop(reply.send(Err(not_ready()))),
             PenCommand::Renew { .. } | PenCommand::Release { .. } | PenCommand::Shutdown { .. } => {
             }
         }

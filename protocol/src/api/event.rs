@@ -81,6 +81,17 @@ pub enum Event {
         /// Percent done, 0..=100.
         percent: u8,
     },
+    /// A bench calibration ended, passed or not; the pen is retracted.
+    CalibrationFinished {
+        /// The pen.
+        serial: String,
+        /// Whether the pen passed and now carries the new table.
+        passed: bool,
+        /// The stored record's number.
+        record_id: u64,
+        /// The outcome in a sentence.
+        summary: String,
+    },
 }
 
 impl Event {
@@ -95,7 +106,8 @@ impl Event {
             | Event::NeedlingStarted { serial, .. }
             | Event::NeedlingStopped { serial }
             | Event::Fault { serial, .. }
-            | Event::CalibrationProgress { serial, .. } => serial,
+            | Event::CalibrationProgress { serial, .. }
+            | Event::CalibrationFinished { serial, .. } => serial,
         }
     }
 }

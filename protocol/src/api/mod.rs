@@ -109,6 +109,32 @@ pub enum Request {
     },
     /// Receive events on this connection from now on, between replies.
     Subscribe,
+    /// Start a bench calibration of the pen against a reference gauge. The reply comes once
+    /// the pen and the gauge are ready; progress and the end come as events
+    /// (`CalibrationProgress`, `CalibrationFinished`), so subscribe first. The calibration
+    /// belongs to this connection: closing it aborts the calibration.
+    StartCalibration {
+        /// The pen.
+        pen: String,
+        /// The gauge: `sylvac:PORT`, `mitutoyo:PORT[,calibrated=YYYY-MM-DD]` or `sim[:...]`.
+        gauge: String,
+        /// Depths to measure, micrometres (empty: 0, 200, 400, 600, 800, 1000).
+        points_um: Vec<u16>,
+        /// Readings per point and direction (0: 3).
+        repeats: u8,
+        /// Tolerance, +/- micrometres (0: 10).
+        tolerance_um: u16,
+    },
+    /// Stop a calibration under way: the pen is retracted and keeps its previous table.
+    AbortCalibration {
+        /// The pen.
+        pen: String,
+    },
+    /// The latest calibration record of the pen, as JSON (the certificate's content).
+    CalibrationRecord {
+        /// The pen.
+        pen: String,
+    },
 }
 
 /// One frame from the daemon.
@@ -149,6 +175,18 @@ pub enum Response {
     SessionOpened(SessionInfo),
     /// The request was carried out (heartbeat, close, needling, identify, subscribe).
     Done,
+    /// Answer to `StartCalibration`: it runs.
+    CalibrationStarted {
+        /// The pen's serial.
+        serial: String,
+    },
+    /// Answer to `CalibrationRecord`.
+    CalibrationRecord {
+        /// The record's number.
+        record_id: u64,
+        /// The record, as JSON (documented in docs/calibration.md).
+        json: String,
+    },
 }
 
 /// A session that was opened.
@@ -232,6 +270,11 @@ pub enum ErrorKind {
     NoSession,
     /// The pen has readiness problems (listed in the error) and cannot start a session.
     PenNotReady,
+    /// The reference gauge cannot be used (unreachable, wrong type, its own calibration
+    /// expired); the message says what to do.
+    GaugeProblem,
+    /// No such record (the pen was never calibrated here).
+    NoRecord,
     /// Too many requests queued for that pen; try again.
     Busy,
     /// The request could not be decoded or makes no sense.

@@ -25,6 +25,8 @@ pub struct PenReport {
     pub problems: Vec<Problem>,
     /// Who holds a treatment session on the pen, if anyone.
     pub session: Option<SessionHolder>,
+    /// Whether a bench calibration is running on the pen.
+    pub calibrating: bool,
     /// Motor position, raw encoder counts, as last reported.
     pub position_counts: Option<i32>,
     /// Calibrated depth at that position (through the pen's table), micrometres.
@@ -143,7 +145,8 @@ pub struct CalibrationSummary {
     pub calibrated_at_unix_s: u64,
     /// Uncertainty plus worst residual, kept clear of the ceiling.
     pub margin_um: u16,
-    /// The deepest setpoint the policy accepts with this table.
+    /// The deepest setpoint the policy accepts with this table: the ceiling minus the
+    /// margin, or the deepest depth the table measured if that is shallower.
     pub usable_ceiling_um: u16,
     /// Number of points in the table.
     pub points: u8,
