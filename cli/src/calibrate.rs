@@ -47,6 +47,7 @@ pub async fn run(client: &mut Client, request: Request<'_>, json: bool) -> u8 {
         );
     }
     let mut aborting = false;
+    let mut last_shown: Option<u8> = None;
     loop {
         let event = tokio::select! {
             event = client.next_event() => event,
@@ -79,8 +80,12 @@ pub async fn run(client: &mut Client, request: Request<'_>, json: bool) -> u8 {
                 if live {
                     eprint!("\r\x1b[2K[{bar:<20}] {percent:3}% {step}");
                     let _ = std::io::stderr().flush();
-                } else {
+                } else if last_shown.is_none_or(|shown| percent >= shown + 10)
+                    || step.starts_with("writing")
+                {
+                    // Not a terminal: a line every 10 %, not one per reading.
                     eprintln!("[{bar:<20}] {percent:3}% {step}");
+                    last_shown = Some(percent);
                 }
             }
             Event::CalibrationFinished {

@@ -7,7 +7,7 @@ use pen_protocol::api::ApiError;
 use penctl::{exit, parse_depth, Client, ClientError};
 use pend::{Daemon, DaemonConfig};
 
-use crate::output;
+use crate::{calibrate, output};
 
 /// Runs the demo; returns the exit code.
 pub async fn run(pens: usize) -> u8 {
@@ -112,6 +112,27 @@ async fn script(socket: &std::path::Path) -> Result<(), ClientError> {
     println!("> close");
     client.close_session(&pen).await?;
     println!("session closed; {pen} retracted");
+
+    // The bench: calibrate the other pen against the simulated reference gauge.
+    let Some(bench_pen) = pens.get(1).map(|p| p.serial.clone()) else {
+        return Ok(());
+    };
+    println!("\n$ penctl calibrate {bench_pen} --gauge sim     # on the bench, against a reference gauge");
+    let mut bench = Client::connect(socket).await?;
+    let request = calibrate::Request {
+        pen: &bench_pen,
+        gauge: "sim",
+        points_um: Vec::new(),
+        repeats: 0,
+        tolerance_um: 0,
+    };
+    if calibrate::run(&mut bench, request, false).await != exit::OK {
+        return Err(ClientError::Protocol(
+            "the demo calibration did not pass".into(),
+        ));
+    }
+    println!("\n$ penctl calibration show {bench_pen}");
+    calibrate::show(&mut client, &bench_pen, false).await?;
     Ok(())
 }
 

@@ -425,13 +425,14 @@ impl Procedure {
                     Direction::FromBelow => "from below",
                     Direction::FromAbove => "from above",
                 };
-                format!(
-                    "{what} {}.{:03} mm {way}, reading {} of {}",
-                    m.target_um / 1000,
-                    m.target_um % 1000,
-                    m.repeat,
-                    self.plan.repeats.max(1)
-                )
+                let depth = format!("{}.{:03} mm", m.target_um / 1000, m.target_um % 1000);
+                match m.purpose {
+                    Purpose::Fit => format!(
+                        "{what} {depth} {way}, reading {} of {}",
+                        m.repeat, self.plan.repeats
+                    ),
+                    Purpose::AsFound | Purpose::AsLeft => format!("{what} {depth} {way}"),
+                }
             }
             State::Measuring | State::Verifying => "moving on".to_string(),
             State::AwaitWrite => "writing the new table".to_string(),
