@@ -13,8 +13,9 @@ use crate::rng::Rng;
 pub const SIM_GAUGE_ID: &str = "SY276-SIM";
 /// Display resolution: 1 um.
 pub const RESOLUTION_UM: f64 = 1.0;
-/// The spindle's settling time constant.
-pub const SETTLE_TAU: Duration = Duration::from_millis(20);
+/// The spindle's settling time constant: a few milliseconds, well under the ~20 ms a
+/// reading takes on the line, so a settled reading is the carriage's position, not a lag.
+pub const SETTLE_TAU: Duration = Duration::from_millis(5);
 /// Standard deviation of reading noise, micrometres (cut off at 3 sigma).
 pub const NOISE_SIGMA_UM: f64 = 0.25;
 /// Serial line speed the simulated gauge keeps to, bits per second (7E2: 11 bits a byte).
@@ -141,8 +142,8 @@ mod tests {
     fn readings_settle_on_the_truth_in_whole_micrometres() {
         let mut gauge = SimGauge::new(1, "01.06.2026", GaugeFaults::default());
         assert!((value(gauge.answer("?", 100.0, ms(0))) * 1000.0 - 100.0).abs() <= 1.0);
-        // The carriage jumps to 500 um: the first look is on its way, later ones arrive.
-        let early = value(gauge.answer("?", 500.0, ms(5))) * 1000.0;
+        // The carriage jumps to 500 um: a look right away is on its way, later ones arrive.
+        let early = value(gauge.answer("?", 500.0, ms(1))) * 1000.0;
         assert!(early < 250.0, "{early}");
         let late = value(gauge.answer("?", 500.0, ms(200))) * 1000.0;
         assert!((late - 500.0).abs() <= 1.0, "{late}");
