@@ -169,6 +169,16 @@ impl Firmware {
         self.needling
     }
 
+    /// The committed calibration table (what the pen keeps in flash).
+    pub fn calibration(&self) -> Option<&CalibrationTable> {
+        self.calibration.as_ref()
+    }
+
+    /// Power-up with `table` read back from flash in place of the factory table.
+    pub fn load_calibration(&mut self, table: CalibrationTable) {
+        self.calibration = Some(table);
+    }
+
     /// Whether the pen is signalling (LED blinking, buzzer on) at `now`.
     pub fn is_identifying(&self, now: Duration) -> bool {
         self.identify_until.is_some_and(|until| now < until)

@@ -264,6 +264,12 @@ pub struct PenSim {
 impl PenSim {
     /// Starts a pen with `serial` and `seed`, and waits until it listens.
     pub fn start(serial: &str, seed: u64) -> PenSim {
+        PenSim::start_with(serial, seed, &[])
+    }
+
+    /// Like [`PenSim::start`], with extra `pen-sim` arguments, in which `{dir}` stands for
+    /// the pen's own temporary folder (see [`PenSim::path`]).
+    pub fn start_with(serial: &str, seed: u64, extra: &[&str]) -> PenSim {
         let dir = tempfile::Builder::new()
             .prefix("pen-sim-")
             .tempdir()
@@ -273,6 +279,11 @@ impl PenSim {
             .arg("--listen")
             .arg(&socket)
             .args(["--serial", serial, "--seed", &seed.to_string()])
+            .args(
+                extra
+                    .iter()
+                    .map(|a| a.replace("{dir}", &dir.path().to_string_lossy())),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -306,6 +317,22 @@ impl PenSim {
     /// The pen's socket, for `pend --sim-socket`.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// A path in the pen's own temporary folder, for its flash file or gauge link.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.socket.with_file_name(name)
+    }
+
+    /// Cuts the pen's power (SIGKILL).
+    pub fn unplug(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the pen's process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().map(|s| s.is_none()).unwrap_or(false)
     }
 
     /// The next truth line, waiting at most `limit`.

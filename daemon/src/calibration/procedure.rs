@@ -154,6 +154,9 @@ enum State {
     AwaitReading(Measurement),
     AwaitWrite,
     Verifying,
+    /// As-left passed but showed a larger error than the fit's residuals: the table is
+    /// written once more with the margin that error calls for.
+    AwaitMarginWrite(CalibrationTable),
     AwaitRestore,
     Finished,
 }
@@ -317,6 +320,7 @@ impl Procedure {
                     .table
                     .clone(),
             ),
+            State::AwaitMarginWrite(table) => Action::Write(table),
             State::AwaitRestore => Action::Restore(self.old.clone()),
             State::Finished => Action::Finish(Box::new(self.conclusion.clone())),
         }
@@ -373,6 +377,17 @@ impl Procedure {
 
     /// The new table is committed on the pen.
     pub fn written(&mut self) {
+        if let State::AwaitMarginWrite(table) = &self.state {
+            let margin = table.margin_um;
+            if let Some(analysis) = self.conclusion.analysis.as_mut() {
+                analysis.margin_um = margin;
+                analysis.table.margin_um = margin;
+            }
+            self.conclusion.new_table = Some(table.clone());
+            self.conclusion.passed = true;
+            self.state = State::Finished;
+            return;
+        }
         if self.state != State::AwaitWrite {
             return;
         }
@@ -436,6 +451,7 @@ impl Procedure {
             }
             State::Measuring | State::Verifying => "moving on".to_string(),
             State::AwaitWrite => "writing the new table".to_string(),
+            State::AwaitMarginWrite(_) => "writing the final margin".to_string(),
             State::AwaitRestore => "restoring the previous table".to_string(),
             State::Finished => "done".to_string(),
         };
@@ -489,18 +505,30 @@ impl Procedure {
             .as_ref()
             .map(|a| a.uncertainty.expanded_um)
             .unwrap_or(0.0);
-        let errors = self
+        let errors: Vec<f64> = self
             .conclusion
             .as_left
             .iter()
-            .map(|s| s.reading_um - f64::from(s.target_um));
+            .map(|s| s.reading_um - f64::from(s.target_um))
+            .collect();
+        let worst_as_left = errors.iter().map(|e| e.abs()).fold(0.0, f64::max);
         let as_left = verdict(errors, u, self.plan.tolerance_um);
         let pass = as_left.pass;
         let worst = as_left.worst_um;
         self.conclusion.as_left_verdict = Some(as_left);
         if pass {
-            self.conclusion.passed = true;
-            self.state = State::Finished;
+            // The ceiling keeps U plus the worst error seen, residual or as-left.
+            let needed = (u + worst_as_left).ceil().min(f64::from(CEILING_UM - 1)) as u16;
+            match self.conclusion.new_table.clone() {
+                Some(mut table) if needed > table.margin_um => {
+                    table.margin_um = needed;
+                    self.state = State::AwaitMarginWrite(table);
+                }
+                _ => {
+                    self.conclusion.passed = true;
+                    self.state = State::Finished;
+                }
+            }
         } else {
             self.fail(format!(
                 "as-left out of tolerance: worst |error| + U is {worst:.1} um; the previous table was put back"
@@ -620,6 +648,33 @@ mod tests {
         };
         assert!(restored && !c.passed && c.new_table.is_none());
         assert!(c.failure.unwrap().contains("previous table was put back"));
+    }
+
+    #[test]
+    fn the_margin_covers_the_worst_as_left_error() {
+        // A pen whose depth error grows between measured points (a ripple the cubic cannot
+        // follow): as-left, between the fit points, shows more error than the residuals.
+        let ripple = |raw: i32| {
+            let um = f64::from(raw) * 0.25;
+            um + 3.0 * (um * std::f64::consts::PI / 200.0).sin()
+        };
+        let c = run(Plan::default(), ripple);
+        assert!(c.passed, "{:?}", c.failure);
+        let u = c.analysis.as_ref().unwrap().uncertainty.expanded_um;
+        let worst_as_left = c
+            .as_left
+            .iter()
+            .map(|s| (s.reading_um - f64::from(s.target_um)).abs())
+            .fold(0.0, f64::max);
+        let margin = f64::from(c.new_table.as_ref().unwrap().margin_um);
+        assert!(
+            margin >= u + worst_as_left,
+            "{margin} < {u} + {worst_as_left}"
+        );
+        assert_eq!(
+            c.analysis.unwrap().margin_um,
+            c.new_table.unwrap().margin_um
+        );
     }
 
     #[test]

@@ -15,7 +15,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use clap::Parser;
+use pen_protocol::pen::{decode_host_frame, HostFrame, HostRequest};
+use pen_protocol::CalibrationTable;
+use pen_sim::gauge::{GaugeFaults, SimGauge};
+use pen_sim::gauge_pty::GaugePty;
 use pen_sim::stream::{encode_stream_frame, FrameBuffer};
 use pen_sim::{Firmware, SimPenConfig};
 
@@ -35,6 +42,18 @@ struct Args {
     /// How many days ago the factory calibrated the pen
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     factory_age_days: u64,
+    /// The pen's flash: its committed calibration table is kept in this file (loaded at
+    /// power-up, rewritten atomically on every commit)
+    #[arg(long, value_name = "FILE")]
+    flash: Option<PathBuf>,
+    /// Also simulate a Sylvac reference gauge touching this pen, on a pseudo-terminal
+    /// reachable through a symlink at LINK (for `--gauge sylvac:LINK`)
+    #[arg(long, value_name = "LINK")]
+    gauge_pty: Option<PathBuf>,
+    /// Inject a fault: `exit-on-stage` loses power the moment a table is staged, before
+    /// it can be committed
+    #[arg(long, value_name = "FAULT")]
+    fault: Option<String>,
 }
 
 /// Longest the loop sleeps, so a new host or a deadline is never missed by much.
@@ -73,13 +92,112 @@ fn main() -> ExitCode {
         eprintln!("pen-sim: {e}");
         return ExitCode::FAILURE;
     }
+    let mut firmware = Firmware::new(&config);
+    let flash = args.flash.clone().map(Flash::new);
+    if let Some(flash) = &flash {
+        match flash.load() {
+            Ok(Some(table)) => firmware.load_calibration(table),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("pen-sim: cannot read the flash file: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let truth = Arc::new(AtomicU64::new(firmware.true_protrusion_um().to_bits()));
+    let _gauge = match &args.gauge_pty {
+        Some(link) => match serve_gauge(link, truth.clone(), args.seed) {
+            Ok(gauge) => Some(gauge),
+            Err(e) => {
+                eprintln!("pen-sim: cannot start the gauge: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let exit_on_stage = match args.fault.as_deref() {
+        None => false,
+        Some("exit-on-stage") => true,
+        Some(other) => {
+            eprintln!("pen-sim: unknown fault {other:?}; known: exit-on-stage");
+            return ExitCode::FAILURE;
+        }
+    };
     eprintln!("pen-sim: pen {} on {}", args.serial, args.listen.display());
     // Runs until killed, like a pen on the bench runs until unplugged.
-    run(listener, Firmware::new(&config), &args.serial)
+    let pen = Pen {
+        firmware,
+        flash,
+        truth,
+        exit_on_stage,
+    };
+    run(listener, pen, &args.serial)
+}
+
+/// The simulated pen with what surrounds its firmware in this process.
+struct Pen {
+    firmware: Firmware,
+    flash: Option<Flash>,
+    /// The needle's truth, for the gauge thread.
+    truth: Arc<AtomicU64>,
+    exit_on_stage: bool,
+}
+
+/// The calibration table kept in a file, like the pen's flash.
+struct Flash {
+    path: PathBuf,
+    written: Option<Vec<u8>>,
+}
+
+impl Flash {
+    fn new(path: PathBuf) -> Flash {
+        Flash {
+            path,
+            written: None,
+        }
+    }
+
+    fn load(&self) -> std::io::Result<Option<CalibrationTable>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => postcard::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|e| std::io::Error::other(format!("corrupt flash: {e}"))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `table` if it changed: to a temporary file, synced, then renamed over the old
+    /// one, so the flash holds the old table or the new one, never half of either.
+    fn store(&mut self, table: &CalibrationTable) -> std::io::Result<()> {
+        let bytes = postcard::to_allocvec(table).map_err(std::io::Error::other)?;
+        if self.written.as_ref() == Some(&bytes) {
+            return Ok(());
+        }
+        let temporary = self.path.with_extension("tmp");
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &self.path)?;
+        self.written = Some(bytes);
+        Ok(())
+    }
+}
+
+fn serve_gauge(link: &PathBuf, truth: Arc<AtomicU64>, seed: u64) -> std::io::Result<GaugePty> {
+    let calibrated = "01.10.2026";
+    let gauge = SimGauge::new(seed, calibrated, GaugeFaults::default());
+    let pty = GaugePty::spawn(
+        gauge,
+        Box::new(move || f64::from_bits(truth.load(Ordering::Relaxed))),
+    )?;
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(pty.path(), link)?;
+    Ok(pty)
 }
 
 /// The pen's main loop: one host at a time, time always moving.
-fn run(listener: UnixListener, mut firmware: Firmware, serial: &str) -> ! {
+fn run(listener: UnixListener, mut pen: Pen, serial: &str) -> ! {
     let origin = Instant::now();
     let mut host: Option<(UnixStream, FrameBuffer)> = None;
     let mut last_truth = None;
@@ -88,21 +206,22 @@ fn run(listener: UnixListener, mut firmware: Firmware, serial: &str) -> ! {
             host = accept(&listener, serial);
         }
         let now = origin.elapsed();
-        let wait = firmware
+        let wait = pen
+            .firmware
             .next_deadline()
             .map(|d| d.saturating_sub(now))
             .unwrap_or(TICK)
             .clamp(Duration::from_micros(100), TICK);
         match host.as_mut() {
             Some((stream, buffer)) => {
-                if !receive(stream, buffer, wait, &mut firmware, origin) {
+                if !receive(stream, buffer, wait, &mut pen, origin) {
                     host = None;
                 }
             }
             None => std::thread::sleep(wait),
         }
-        firmware.poll(origin.elapsed());
-        while let Some(frame) = firmware.poll_transmit() {
+        pen.firmware.poll(origin.elapsed());
+        while let Some(frame) = pen.firmware.poll_transmit() {
             if let Some((stream, _)) = host.as_mut() {
                 if stream.write_all(&encode_stream_frame(&frame)).is_err() {
                     host = None;
@@ -110,15 +229,24 @@ fn run(listener: UnixListener, mut firmware: Firmware, serial: &str) -> ! {
             }
             // With no host the frame goes nowhere, as on a USB bus nobody polls.
         }
+        pen.truth.store(
+            pen.firmware.true_protrusion_um().to_bits(),
+            Ordering::Relaxed,
+        );
+        if let (Some(flash), Some(table)) = (pen.flash.as_mut(), pen.firmware.calibration()) {
+            if let Err(e) = flash.store(table) {
+                eprintln!("pen-sim: cannot write the flash file: {e}");
+            }
+        }
         let truth = Truth {
             host: host.is_some(),
-            protrusion_um: (firmware.true_protrusion_um() * 10.0).round() / 10.0,
-            needling: firmware.needling().is_some(),
-            parked: firmware.is_parked(),
-            watchdog_trips: firmware.counters().watchdog_trips,
+            protrusion_um: (pen.firmware.true_protrusion_um() * 10.0).round() / 10.0,
+            needling: pen.firmware.needling().is_some(),
+            parked: pen.firmware.is_parked(),
+            watchdog_trips: pen.firmware.counters().watchdog_trips,
         };
         if last_truth.as_ref() != Some(&truth) {
-            report(&truth, origin.elapsed(), firmware.last_valid_frame());
+            report(&truth, origin.elapsed(), pen.firmware.last_valid_frame());
             last_truth = Some(truth);
         }
     }
@@ -140,7 +268,7 @@ fn receive(
     stream: &mut UnixStream,
     buffer: &mut FrameBuffer,
     wait: Duration,
-    firmware: &mut Firmware,
+    pen: &mut Pen,
     origin: Instant,
 ) -> bool {
     if stream.set_read_timeout(Some(wait)).is_err() {
@@ -155,7 +283,21 @@ fn receive(
     }
     loop {
         match buffer.next_frame() {
-            Ok(Some(frame)) => firmware.handle_frame(&frame, origin.elapsed()),
+            Ok(Some(frame)) => {
+                if pen.exit_on_stage
+                    && matches!(
+                        decode_host_frame(&frame),
+                        Ok(HostFrame {
+                            request: HostRequest::StageCalibration { .. },
+                            ..
+                        })
+                    )
+                {
+                    eprintln!("pen-sim: power lost while a table was being staged");
+                    std::process::exit(3);
+                }
+                pen.firmware.handle_frame(&frame, origin.elapsed())
+            }
             Ok(None) => return true,
             // A host that sends an impossible length has lost step: drop it.
             Err(_) => return false,
