@@ -3,6 +3,7 @@
 //! - [`units`]: calibrated depth ([`DepthUm`], never over [`CEILING_UM`]) and raw motor
 //!   position ([`RawCounts`]), kept apart by type.
 //! - [`calibration`]: the table that maps one to the other.
+//! - [`limits`]: signed limits bundles and their verification.
 //! - [`pen`]: host<->pen frames, protocol v1.
 //! - [`api`] (feature `alloc`): client<->daemon messages and socket framing.
 //!
@@ -20,6 +21,7 @@ extern crate std;
 #[cfg(feature = "alloc")]
 pub mod api;
 pub mod calibration;
+pub mod limits;
 pub mod pen;
 pub mod units;
 
