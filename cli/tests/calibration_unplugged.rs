@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 
 use pen_protocol::CalibrationTable;
+use pen_sim::flash::FlashImage;
 use penctl::exit;
 use testkit::{stderr, stdout, PenSim, Pend};
 
@@ -15,7 +16,8 @@ fn code(output: &std::process::Output) -> u8 {
 
 fn flash_table(pen: &PenSim) -> CalibrationTable {
     let bytes = std::fs::read(pen.path("flash.bin")).expect("the pen's flash file");
-    postcard::from_bytes(&bytes).expect("a whole table in flash")
+    let image: FlashImage = postcard::from_bytes(&bytes).expect("a whole image in flash");
+    image.calibration.expect("a table in flash")
 }
 
 fn pen_with_flash(serial: &str, fault: Option<&str>) -> PenSim {

@@ -16,6 +16,7 @@ use postcard_schema::Schema;
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::CalibrationTable;
+use crate::limits::{LimitsError, MAX_BUNDLE_LEN};
 use crate::units::{RawCounts, StrokeRate};
 
 /// The protocol version this crate speaks. Bumped on any change to the frames' meaning.
@@ -100,6 +101,20 @@ pub enum HostRequest {
         /// The checksum the pen answered to `StageCalibration`.
         checksum: u32,
     },
+    /// Send the stored limits bundle.
+    ReadLimits,
+    /// Stage a signed limits bundle. The pen verifies it itself (its own trusted keys, its
+    /// serial, its counter) and answers with its checksum; nothing changes until
+    /// `CommitLimits`.
+    StageLimits {
+        /// The bundle's bytes.
+        bundle: heapless::Vec<u8, MAX_BUNDLE_LEN>,
+    },
+    /// Make the staged bundle the pen's limits, if its checksum is the one given.
+    CommitLimits {
+        /// The checksum the pen answered to `StageLimits`.
+        checksum: u32,
+    },
 }
 
 /// How a move approaches its target.
@@ -113,6 +128,9 @@ pub enum Approach {
 }
 
 /// A frame from pen to host.
+// Frames are handled one at a time on the stack, and boxing the large replies would need an
+// allocator the firmware does not have.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Schema)]
 pub enum PenFrame {
     /// The answer to the request with sequence number `seq`.
@@ -142,12 +160,14 @@ pub enum PenReply {
     },
     /// Answer to `ReadCalibration`; `None` if the pen holds no table.
     Calibration(Option<CalibrationTable>),
-    /// Answer to `StageCalibration`: the staged table's checksum
-    /// ([`crate::calibration::table_checksum`]).
+    /// Answer to `StageCalibration` and `StageLimits`: the checksum of what was staged
+    /// (CRC-32 of the table's encoding, or of the bundle's bytes).
     Staged {
-        /// CRC-32 of the staged table's encoding.
+        /// The checksum.
         checksum: u32,
     },
+    /// Answer to `ReadLimits`: the stored bundle's bytes, `None` if the pen holds none.
+    Limits(Option<heapless::Vec<u8, MAX_BUNDLE_LEN>>),
 }
 
 /// Who the pen is.
@@ -255,6 +275,13 @@ pub enum PenError {
     /// Commit without a staged table, or with a checksum that is not the staged table's;
     /// nothing was changed.
     CommitMismatch,
+    /// The pen's own verification refused a limits bundle; nothing was stored.
+    LimitsRefused {
+        /// Why.
+        reason: LimitsError,
+    },
+    /// A stroke rate (or depth) outside the limits the pen holds.
+    OutsideLimits,
 }
 
 impl fmt::Display for PenError {
@@ -275,8 +302,12 @@ impl fmt::Display for PenError {
             PenError::InvalidCalibration => write!(f, "pen refused the calibration table"),
             PenError::CommitMismatch => write!(
                 f,
-                "pen has no staged table with that checksum; nothing was changed"
+                "pen has nothing staged with that checksum; nothing was changed"
             ),
+            PenError::LimitsRefused { reason } => {
+                write!(f, "pen refused the limits bundle: {reason}")
+            }
+            PenError::OutsideLimits => write!(f, "outside the limits the pen holds"),
         }
     }
 }

@@ -140,6 +140,27 @@ fn pen_vectors() -> Vec<(&'static str, Golden)> {
                 },
             ),
         ),
+        ("read_limits", host(13, HostRequest::ReadLimits)),
+        (
+            "commit_limits",
+            host(14, HostRequest::CommitLimits { checksum: 7 }),
+        ),
+        (
+            "reply_limits_none",
+            Golden::Pen(PenFrame::Reply {
+                seq: 13,
+                result: Ok(PenReply::Limits(None)),
+            }),
+        ),
+        (
+            "reply_error_limits_rollback",
+            Golden::Pen(PenFrame::Reply {
+                seq: 14,
+                result: Err(PenError::LimitsRefused {
+                    reason: pen_protocol::limits::LimitsError::Rollback { bundle: 3, pen: 3 },
+                }),
+            }),
+        ),
         (
             "reply_staged",
             Golden::Pen(PenFrame::Reply {

@@ -12,12 +12,19 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use pen_protocol::calibration::crc32;
+use pen_protocol::limits::{verify_bundle, Limits, LimitsBody, LimitsError, MAX_BUNDLE_LEN};
 use pen_protocol::pen::{
     decode_host_frame, encode_frame, Approach, FaultCode, HostFrame, HostRequest, PenError,
     PenEvent, PenFrame, PenIdentity, PenReply, PenStatus, ShortText, MAX_PEN_FRAME,
     PROTOCOL_VERSION, SCHEMA_FINGERPRINT,
 };
 use pen_protocol::{table_checksum, CalibrationTable, RawCounts, StrokeRate};
+
+use crate::keys::firmware_trusted_keys;
+
+/// A limits bundle as the pen stores it.
+type LimitsBytes = heapless::Vec<u8, MAX_BUNDLE_LEN>;
 
 use crate::factory::factory_table;
 use crate::physics::{Mechanism, PenParams};
@@ -94,6 +101,10 @@ pub struct Firmware {
     calibration: Option<CalibrationTable>,
     /// A table staged for commit; lost on power-down like any RAM.
     staged: Option<CalibrationTable>,
+    /// The limits bundle in flash, and what it says (verified when it was committed).
+    limits: Option<(LimitsBytes, LimitsBody)>,
+    /// A verified bundle staged for commit.
+    staged_limits: Option<(LimitsBytes, LimitsBody)>,
     active_move: Option<ActiveMove>,
     /// When the last valid frame arrived; the watchdog is armed once one has.
     last_valid_frame: Option<Duration>,
@@ -140,6 +151,8 @@ impl Firmware {
             needling: None,
             calibration,
             staged: None,
+            limits: None,
+            staged_limits: None,
             active_move: None,
             last_valid_frame: None,
             watchdog_tripped: false,
@@ -177,6 +190,29 @@ impl Firmware {
     /// Power-up with `table` read back from flash in place of the factory table.
     pub fn load_calibration(&mut self, table: CalibrationTable) {
         self.calibration = Some(table);
+    }
+
+    /// The limits bundle in flash.
+    pub fn limits_bundle(&self) -> Option<&[u8]> {
+        self.limits.as_ref().map(|(bytes, _)| bytes.as_slice())
+    }
+
+    /// Power-up with a limits bundle read back from flash. It is verified like any other;
+    /// a bundle that does not verify is not loaded.
+    pub fn load_limits(&mut self, bundle: &[u8]) -> Result<(), LimitsError> {
+        let serial = self.identity.serial.clone();
+        let body = verify_bundle(bundle, &firmware_trusted_keys(), &serial, None)?;
+        let bytes = LimitsBytes::from_slice(bundle).map_err(|_| LimitsError::Truncated)?;
+        self.limits = Some((bytes, body));
+        Ok(())
+    }
+
+    /// The limits in force: the stored bundle's, or the defaults.
+    pub fn limits(&self) -> Limits {
+        self.limits
+            .as_ref()
+            .map(|(_, body)| body.limits)
+            .unwrap_or(Limits::DEFAULT)
     }
 
     /// Whether the pen is signalling (LED blinking, buzzer on) at `now`.
@@ -297,6 +333,16 @@ impl Firmware {
                 if *target < HOME_COUNTS {
                     return Err(PenError::BelowTravel { min: HOME_COUNTS });
                 }
+                // The flashed maximum depth, through the pen's own table.
+                let max = i32::from(self.limits().max_depth_um);
+                let deeper = self
+                    .calibration
+                    .as_ref()
+                    .and_then(|t| t.depth_at_raw(*target))
+                    .is_some_and(|depth| depth > max);
+                if deeper && self.limits.is_some() {
+                    return Err(PenError::OutsideLimits);
+                }
                 let here = self.position(now);
                 let dip = RawCounts((target.0 - BACKLASH_TAKEUP_COUNTS).max(HOME_COUNTS.0));
                 let eta = match approach {
@@ -314,6 +360,10 @@ impl Firmware {
             }
             HostRequest::StartNeedling { rate } => {
                 self.check_can_move()?;
+                let limits = self.limits();
+                if !(limits.stroke_rate_min..=limits.stroke_rate_max).contains(&rate.per_second()) {
+                    return Err(PenError::OutsideLimits);
+                }
                 self.needling = Some(*rate);
                 Ok(PenReply::Done)
             }
@@ -333,6 +383,30 @@ impl Firmware {
                     checksum: table_checksum(table),
                 })
             }
+            HostRequest::ReadLimits => Ok(PenReply::Limits(
+                self.limits.as_ref().map(|(bytes, _)| bytes.clone()),
+            )),
+            HostRequest::StageLimits { bundle } => {
+                // The pen trusts no host: it checks everything again, with its own keys.
+                let counter = self.limits.as_ref().map_or(0, |(_, body)| body.counter);
+                let serial = self.identity.serial.clone();
+                let body = verify_bundle(bundle, &firmware_trusted_keys(), &serial, Some(counter))
+                    .map_err(|reason| PenError::LimitsRefused { reason })?;
+                self.staged_limits = Some((bundle.clone(), body));
+                Ok(PenReply::Staged {
+                    checksum: crc32(bundle),
+                })
+            }
+            HostRequest::CommitLimits { checksum } => match self.staged_limits.take() {
+                Some((bytes, body)) if crc32(&bytes) == *checksum => {
+                    self.limits = Some((bytes, body));
+                    Ok(PenReply::Done)
+                }
+                other => {
+                    self.staged_limits = other;
+                    Err(PenError::CommitMismatch)
+                }
+            },
             HostRequest::CommitCalibration { checksum } => match self.staged.take() {
                 Some(table) if table_checksum(&table) == *checksum => {
                     self.calibration = Some(table);
@@ -670,6 +744,105 @@ mod tests {
                 position: PARK_COUNTS
             }))
         );
+    }
+
+    fn bundle(secret: &[u8; 32], counter: u32, max_depth_um: u16) -> Vec<u8> {
+        use pen_protocol::limits::{key_id, public_key, sign_bundle, Limits, LimitsBody};
+        sign_bundle(
+            &LimitsBody {
+                serial: "TEST-1".try_into().unwrap(),
+                limits: Limits {
+                    max_depth_um,
+                    stroke_rate_min: 50,
+                    stroke_rate_max: 120,
+                    calibration_interval_days: 90,
+                },
+                counter,
+                issued_unix_s: 1_800_000_000,
+                key_id: key_id(&public_key(secret)),
+            },
+            secret,
+        )
+    }
+
+    fn flash(fw: &mut Firmware, seq: u32, bytes: &[u8], t: Duration) -> Result<PenReply, PenError> {
+        let stage = HostRequest::StageLimits {
+            bundle: heapless::Vec::from_slice(bytes).unwrap(),
+        };
+        let PenReply::Staged { checksum } = reply(&send(fw, seq, stage, t), seq)? else {
+            panic!("staged without a checksum")
+        };
+        reply(
+            &send(fw, seq + 1, HostRequest::CommitLimits { checksum }, t),
+            seq + 1,
+        )
+    }
+
+    #[test]
+    fn signed_limits_are_flashed_and_a_replay_is_refused() {
+        use crate::keys::SIM_KEY_2026;
+        let mut fw = pen();
+        let t = ready(&mut fw);
+        let good = bundle(&SIM_KEY_2026, 1, 600);
+        assert_eq!(flash(&mut fw, 10, &good, t), Ok(PenReply::Done));
+        assert_eq!(fw.limits().max_depth_um, 600);
+        assert_eq!(fw.limits_bundle(), Some(&good[..]));
+        let again = flash(&mut fw, 20, &good, t);
+        assert!(matches!(
+            again,
+            Err(PenError::LimitsRefused {
+                reason: LimitsError::Rollback { bundle: 1, pen: 1 }
+            })
+        ));
+    }
+
+    #[test]
+    fn a_bundle_signed_by_a_key_the_pen_does_not_trust_is_refused() {
+        let mut fw = pen();
+        let t = ready(&mut fw);
+        let forged = bundle(&[42; 32], 5, 1000);
+        assert!(matches!(
+            flash(&mut fw, 10, &forged, t),
+            Err(PenError::LimitsRefused {
+                reason: LimitsError::UnknownKey { .. }
+            })
+        ));
+        assert_eq!(fw.limits_bundle(), None);
+    }
+
+    #[test]
+    fn the_pen_enforces_its_limits_itself() {
+        use crate::keys::SIM_KEY_2027;
+        let mut fw = pen();
+        let t = ready(&mut fw);
+        assert_eq!(
+            flash(&mut fw, 10, &bundle(&SIM_KEY_2027, 1, 300), t),
+            Ok(PenReply::Done)
+        );
+        // 2000 counts is about 500 um through the factory table: past the 300 um limit.
+        let deep = HostRequest::MoveTo {
+            target: RawCounts(2000),
+            approach: Approach::FromBelow,
+        };
+        assert_eq!(
+            reply(&send(&mut fw, 30, deep, t), 30),
+            Err(PenError::OutsideLimits)
+        );
+        let fast = HostRequest::StartNeedling {
+            rate: StrokeRate::new(140).unwrap(),
+        };
+        assert_eq!(
+            reply(&send(&mut fw, 31, fast, t), 31),
+            Err(PenError::OutsideLimits)
+        );
+        let shallow = HostRequest::MoveTo {
+            target: RawCounts(800),
+            approach: Approach::FromBelow,
+        };
+        assert!(matches!(
+            reply(&send(&mut fw, 32, shallow, t), 32),
+            Ok(PenReply::MoveStarted { .. })
+        ));
     }
 
     #[test]

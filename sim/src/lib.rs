@@ -5,6 +5,7 @@
 //! - [`physics`]: motor counts to needle protrusion, non-linear, with backlash, noise and
 //!   per-pen variation drawn from a seed.
 //! - [`factory`]: the factory calibration table each pen ships with (a little off).
+//! - [`keys`]: the simulated manufacturer's limits-signing keys (simulation only).
 //!
 //! - [`gauge`]: a simulated Sylvac reference gauge, and [`gauge_pty`], which serves it on a
 //!   pseudo-terminal so the daemon's real serial driver talks to it.
@@ -17,8 +18,10 @@
 
 pub mod factory;
 pub mod firmware;
+pub mod flash;
 pub mod gauge;
 pub mod gauge_pty;
+pub mod keys;
 pub mod physics;
 pub mod rng;
 pub mod stream;

@@ -19,10 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
+use pen_protocol::limits::{keyfile, public_key};
 use pen_protocol::pen::{decode_host_frame, HostFrame, HostRequest};
-use pen_protocol::CalibrationTable;
+use pen_sim::flash::FlashImage;
 use pen_sim::gauge::{GaugeFaults, SimGauge};
 use pen_sim::gauge_pty::GaugePty;
+use pen_sim::keys::{SIM_KEY_2026, SIM_KEY_2027};
 use pen_sim::stream::{encode_stream_frame, FrameBuffer};
 use pen_sim::{Firmware, SimPenConfig};
 
@@ -50,10 +52,14 @@ struct Args {
     /// reachable through a symlink at LINK (for `--gauge sylvac:LINK`)
     #[arg(long, value_name = "LINK")]
     gauge_pty: Option<PathBuf>,
-    /// Inject a fault: `exit-on-stage` loses power the moment a table is staged, before
-    /// it can be committed
+    /// Inject a fault: `exit-on-stage` loses power the moment a table or bundle is staged,
+    /// before it can be committed
     #[arg(long, value_name = "FAULT")]
     fault: Option<String>,
+    /// Write the simulated manufacturer's limits keys (secret and public, SIMULATION ONLY)
+    /// to DIR and exit
+    #[arg(long, value_name = "DIR")]
+    export_keys: Option<PathBuf>,
 }
 
 /// Longest the loop sleeps, so a new host or a deadline is never missed by much.
@@ -71,6 +77,15 @@ struct Truth {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.export_keys {
+        return match export_keys(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pen-sim: cannot write the keys to {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let now_unix_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -96,7 +111,16 @@ fn main() -> ExitCode {
     let flash = args.flash.clone().map(Flash::new);
     if let Some(flash) = &flash {
         match flash.load() {
-            Ok(Some(table)) => firmware.load_calibration(table),
+            Ok(Some(image)) => {
+                if let Some(table) = image.calibration {
+                    firmware.load_calibration(table);
+                }
+                if let Some(bundle) = image.limits {
+                    if let Err(e) = firmware.load_limits(&bundle) {
+                        eprintln!("pen-sim: the limits in flash do not verify ({e}); ignored");
+                    }
+                }
+            }
             Ok(None) => {}
             Err(e) => {
                 eprintln!("pen-sim: cannot read the flash file: {e}");
@@ -143,7 +167,20 @@ struct Pen {
     exit_on_stage: bool,
 }
 
-/// The calibration table kept in a file, like the pen's flash.
+fn export_keys(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, secret) in [("sim-2026", SIM_KEY_2026), ("sim-2027", SIM_KEY_2027)] {
+        std::fs::write(
+            dir.join(format!("{name}.key")),
+            keyfile::format_secret(&secret),
+        )?;
+        let public = keyfile::format_public(&public_key(&secret));
+        std::fs::write(dir.join(format!("{name}.pub")), public)?;
+    }
+    Ok(())
+}
+
+/// The pen's flash contents kept in a file.
 struct Flash {
     path: PathBuf,
     written: Option<Vec<u8>>,
@@ -157,7 +194,7 @@ impl Flash {
         }
     }
 
-    fn load(&self) -> std::io::Result<Option<CalibrationTable>> {
+    fn load(&self) -> std::io::Result<Option<FlashImage>> {
         match std::fs::read(&self.path) {
             Ok(bytes) => postcard::from_bytes(&bytes)
                 .map(Some)
@@ -167,10 +204,10 @@ impl Flash {
         }
     }
 
-    /// Writes `table` if it changed: to a temporary file, synced, then renamed over the old
-    /// one, so the flash holds the old table or the new one, never half of either.
-    fn store(&mut self, table: &CalibrationTable) -> std::io::Result<()> {
-        let bytes = postcard::to_allocvec(table).map_err(std::io::Error::other)?;
+    /// Writes `image` if it changed: to a temporary file, synced, then renamed over the old
+    /// one, so the flash holds the old image or the new one, never half of either.
+    fn store(&mut self, image: &FlashImage) -> std::io::Result<()> {
+        let bytes = postcard::to_allocvec(image).map_err(std::io::Error::other)?;
         if self.written.as_ref() == Some(&bytes) {
             return Ok(());
         }
@@ -233,8 +270,15 @@ fn run(listener: UnixListener, mut pen: Pen, serial: &str) -> ! {
             pen.firmware.true_protrusion_um().to_bits(),
             Ordering::Relaxed,
         );
-        if let (Some(flash), Some(table)) = (pen.flash.as_mut(), pen.firmware.calibration()) {
-            if let Err(e) = flash.store(table) {
+        if let Some(flash) = pen.flash.as_mut() {
+            let image = FlashImage {
+                calibration: pen.firmware.calibration().cloned(),
+                limits: pen
+                    .firmware
+                    .limits_bundle()
+                    .map(|b| heapless::Vec::from_slice(b).expect("a stored bundle fits")),
+            };
+            if let Err(e) = flash.store(&image) {
                 eprintln!("pen-sim: cannot write the flash file: {e}");
             }
         }
@@ -284,15 +328,15 @@ fn receive(
     loop {
         match buffer.next_frame() {
             Ok(Some(frame)) => {
-                if pen.exit_on_stage
-                    && matches!(
-                        decode_host_frame(&frame),
-                        Ok(HostFrame {
-                            request: HostRequest::StageCalibration { .. },
-                            ..
-                        })
-                    )
-                {
+                let staging = matches!(
+                    decode_host_frame(&frame),
+                    Ok(HostFrame {
+                        request: HostRequest::StageCalibration { .. }
+                            | HostRequest::StageLimits { .. },
+                        ..
+                    })
+                );
+                if pen.exit_on_stage && staging {
                     eprintln!("pen-sim: power lost while a table was being staged");
                     std::process::exit(3);
                 }
