@@ -32,6 +32,8 @@ struct InFlight<T> {
 }
 
 /// What a frame from the pen turned out to be.
+// Consumed as soon as it is made; boxing the large replies would allocate on every frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Incoming<T> {
     /// The reply to an in-flight request, with the tag it was started with.
