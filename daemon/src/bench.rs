@@ -171,14 +171,21 @@ pub async fn prepare(
         )));
     }
     let limit = config.step_timeout;
-    let old = ask(&handle, limit, |reply| PenCommand::BeginCalibration {
+    let (old, limits) = ask(&handle, limit, |reply| PenCommand::BeginCalibration {
         connection,
         holder: holder.clone(),
         reply,
     })
     .await?;
-    let procedure = match Procedure::new(plan, old.clone(), info.character, started_at, old.id + 1)
-    {
+    let new_id = old.id + 1;
+    let procedure = match Procedure::new(
+        plan,
+        old.clone(),
+        limits,
+        info.character,
+        started_at,
+        new_id,
+    ) {
         Ok(procedure) => procedure,
         Err(plan_error) => {
             let (reply, _) = oneshot::channel();

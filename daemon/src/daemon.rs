@@ -153,6 +153,7 @@ impl Daemon {
             records,
             server: config.server.clone(),
             bench: config.bench.clone(),
+            trusted_keys: config.session.trusted_keys.clone(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut servers = vec![tokio::spawn(serve(

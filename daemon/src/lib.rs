@@ -18,6 +18,8 @@ pub mod bench;
 pub mod calibration;
 pub mod daemon;
 pub mod gauge;
+pub mod keys;
+pub mod limits_report;
 pub mod link;
 pub mod paths;
 pub mod pen_conn;

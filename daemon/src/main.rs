@@ -34,6 +34,10 @@ struct Args {
     /// Where records are kept [default: ~/.local/share/pend, or /var/lib/pend for root]
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// The limits-signing keys to trust: *.pub files, retired ones in retired/
+    /// [default: /etc/pend/keys for root, else ~/.config/pend/keys]
+    #[arg(long, value_name = "DIR")]
+    trusted_keys: Option<PathBuf>,
     /// Refuse reference gauges whose own calibration is older than this many days
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     max_gauge_age_days: i64,
@@ -77,6 +81,9 @@ async fn run(args: Args) -> ExitCode {
     };
     let mut config = DaemonConfig::new(socket_path(args.socket), args.sim);
     config.sim_sockets = args.sim_socket;
+    if let Some(dir) = args.trusted_keys {
+        config.session.trusted_keys = dir;
+    }
     config.bench.max_gauge_age_days = args.max_gauge_age_days;
     if let Some(dir) = args.state_dir {
         config.state_dir = dir;

@@ -19,6 +19,17 @@ pub fn default_state_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("pend-state"))
 }
 
+/// Where the trusted limits-signing keys are by default: `/etc/pend/keys` for root, else
+/// the user's config directory (`~/.config/pend/keys`).
+pub fn default_trusted_keys_dir() -> PathBuf {
+    if rustix::process::getuid().is_root() {
+        return PathBuf::from("/etc/pend/keys");
+    }
+    directories::ProjectDirs::from("", "", "pend")
+        .map(|dirs| dirs.config_dir().join("keys"))
+        .unwrap_or_else(|| PathBuf::from("/etc/pend/keys"))
+}
+
 /// The JSON socket beside the main one: `pend.sock` -> `pend.json.sock`.
 pub fn json_socket_beside(main: &Path) -> PathBuf {
     let stem = main

@@ -14,6 +14,7 @@
 
 use std::fmt;
 
+use pen_protocol::limits::Limits;
 use pen_protocol::{
     CalibrationError, CalibrationTable, DepthUm, Micrometres, RawCounts, CEILING_UM,
 };
@@ -76,6 +77,13 @@ pub enum Refusal {
         /// What was asked for, micrometres.
         requested_um: u32,
     },
+    /// Over the maximum depth flashed into the pen's limits.
+    OverLimit {
+        /// What was asked for, micrometres.
+        requested_um: u32,
+        /// The pen's limit, micrometres.
+        limit_um: u16,
+    },
     /// The pen has no calibration.
     NotCalibrated,
     /// The pen's calibration table fails validation.
@@ -125,6 +133,15 @@ impl fmt::Display for Refusal {
                 f,
                 "refused: {} is over the {ceiling} ceiling",
                 Micrometres(*requested_um)
+            ),
+            Refusal::OverLimit {
+                requested_um,
+                limit_um,
+            } => write!(
+                f,
+                "refused: {} is over this pen's flashed limit of {} (under the {ceiling} ceiling)",
+                Micrometres(*requested_um),
+                Micrometres(u32::from(*limit_um)),
             ),
             Refusal::NotCalibrated => write!(
                 f,
@@ -179,8 +196,14 @@ pub fn approve_setpoint(
     requested_um: u32,
     calibration: Option<&CalibrationTable>,
     clock: CalibrationClock,
+    limits: &Limits,
 ) -> Result<ApprovedSetpoint, Refusal> {
-    approve(requested_um, calibration, Some(clock))
+    let interval_s = u64::from(limits.calibration_interval_days) * DAY_S;
+    let clock = CalibrationClock {
+        max_age_s: clock.max_age_s.min(interval_s),
+        ..clock
+    };
+    approve(requested_um, calibration, Some(clock), limits)
 }
 
 /// The policy for the moves of a bench calibration: everything [`approve_setpoint`] checks
@@ -189,17 +212,25 @@ pub fn approve_setpoint(
 pub fn approve_for_calibration(
     requested_um: u32,
     calibration: &CalibrationTable,
+    limits: &Limits,
 ) -> Result<ApprovedSetpoint, Refusal> {
-    approve(requested_um, Some(calibration), None)
+    approve(requested_um, Some(calibration), None, limits)
 }
 
 fn approve(
     requested_um: u32,
     calibration: Option<&CalibrationTable>,
     clock: Option<CalibrationClock>,
+    limits: &Limits,
 ) -> Result<ApprovedSetpoint, Refusal> {
     let depth =
         DepthUm::new(requested_um).map_err(|_| Refusal::OverHardCeiling { requested_um })?;
+    if depth.um() > limits.max_depth_um {
+        return Err(Refusal::OverLimit {
+            requested_um,
+            limit_um: limits.max_depth_um,
+        });
+    }
     let table = calibration.ok_or(Refusal::NotCalibrated)?;
     table.validate().map_err(Refusal::InvalidCalibration)?;
     if let Some(clock) = clock {
@@ -252,7 +283,7 @@ mod tests {
         requested_um: u32,
         table: Option<&CalibrationTable>,
     ) -> Result<ApprovedSetpoint, Refusal> {
-        approve_setpoint(requested_um, table, CLOCK)
+        approve_setpoint(requested_um, table, CLOCK, &Limits::DEFAULT)
     }
 
     fn linear() -> CalibrationTable {
@@ -294,6 +325,40 @@ mod tests {
     }
 
     #[test]
+    fn flashed_limits_lower_the_ceiling_and_shorten_the_interval() {
+        let limits = Limits {
+            max_depth_um: 600,
+            calibration_interval_days: 5,
+            ..Limits::DEFAULT
+        };
+        let refusal = approve_setpoint(601, Some(&linear()), CLOCK, &limits).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::OverLimit {
+                requested_um: 601,
+                limit_um: 600
+            }
+        );
+        assert!(
+            refusal.to_string().contains("flashed limit of 0.600 mm"),
+            "{refusal}"
+        );
+        // The table is 10 days old: fine for a year, too old for 5 days.
+        assert!(matches!(
+            approve_setpoint(500, Some(&linear()), CLOCK, &limits),
+            Err(Refusal::CalibrationExpired {
+                age_days: 10,
+                max_days: 5
+            })
+        ));
+        let lenient = Limits {
+            max_depth_um: 600,
+            ..Limits::DEFAULT
+        };
+        assert!(approve_setpoint(600, Some(&linear()), CLOCK, &lenient).is_ok());
+    }
+
+    #[test]
     fn refuses_without_a_valid_calibration() {
         assert_eq!(approve(100, None), Err(Refusal::NotCalibrated));
         let flat = table(&[(0, 0), (100, 0)], 0);
@@ -309,7 +374,7 @@ mod tests {
             now_unix_s: MADE + 400 * DAY_S,
             ..CLOCK
         };
-        let refusal = approve_setpoint(500, Some(&linear()), old).unwrap_err();
+        let refusal = approve_setpoint(500, Some(&linear()), old, &Limits::DEFAULT).unwrap_err();
         assert_eq!(
             refusal,
             Refusal::CalibrationExpired {
@@ -375,7 +440,7 @@ mod tests {
             requested in prop_oneof![0u32..1200, any::<u32>()],
             t in any_table(),
         ) {
-            if let Ok(approved) = approve_for_calibration(requested, &t) {
+            if let Ok(approved) = approve_for_calibration(requested, &t, &Limits::DEFAULT) {
                 let back = t.depth_at_raw(approved.target()).expect("target inside the table");
                 prop_assert!(back <= i32::from(t.usable_ceiling_um()));
                 prop_assert_eq!(u32::from(approved.depth().um()), requested);

@@ -18,6 +18,7 @@ pub fn problems(
     state: &PenState,
     calibration: Option<&CalibrationSummary>,
     calibrating: bool,
+    limits_verified: bool,
     clock: CalibrationClock,
 ) -> Vec<Problem> {
     let mut found = Vec::new();
@@ -53,6 +54,12 @@ pub fn problems(
     // Before the handshake the calibration is simply not read yet: not a problem of its own.
     if matches!(state, PenState::Connecting | PenState::Offline) {
         return found;
+    }
+    if !limits_verified && !matches!(state, PenState::Incompatible { .. }) {
+        found.push(problem(
+            ProblemKind::LimitsUnverified,
+            "the pen's limits could not be verified (signed by a key this station does not trust, or altered); have field service reflash them",
+        ));
     }
     match calibration {
         None => found.push(problem(
@@ -96,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_ready_pen_with_a_fresh_calibration_has_no_problems() {
-        assert!(problems(&PenState::Ready, Some(&calibration(5)), false, CLOCK).is_empty());
+        assert!(problems(&PenState::Ready, Some(&calibration(5)), false, true, CLOCK).is_empty());
     }
 
     #[test]
@@ -104,7 +111,7 @@ mod tests {
         let state = PenState::Faulted {
             reason: "pen latched a fault: motor stalled".into(),
         };
-        let found = problems(&state, None, false, CLOCK);
+        let found = problems(&state, None, false, true, CLOCK);
         assert_eq!(
             kinds(&found),
             [ProblemKind::FaultLatched, ProblemKind::NotCalibrated]
@@ -114,7 +121,7 @@ mod tests {
 
     #[test]
     fn an_old_calibration_is_a_problem_in_days() {
-        let found = problems(&PenState::Ready, Some(&calibration(45)), false, CLOCK);
+        let found = problems(&PenState::Ready, Some(&calibration(45)), false, true, CLOCK);
         assert_eq!(kinds(&found), [ProblemKind::CalibrationExpired]);
         assert!(found[0]
             .message
@@ -123,13 +130,19 @@ mod tests {
 
     #[test]
     fn a_connecting_pen_is_not_also_uncalibrated() {
-        let found = problems(&PenState::Connecting, None, false, CLOCK);
+        let found = problems(&PenState::Connecting, None, false, true, CLOCK);
         assert_eq!(kinds(&found), [ProblemKind::Connecting]);
     }
 
     #[test]
+    fn unverified_limits_are_a_problem() {
+        let found = problems(&PenState::Ready, Some(&calibration(1)), false, false, CLOCK);
+        assert_eq!(kinds(&found), [ProblemKind::LimitsUnverified]);
+    }
+
+    #[test]
     fn a_calibration_under_way_is_a_problem_for_treatment() {
-        let found = problems(&PenState::Ready, Some(&calibration(1)), true, CLOCK);
+        let found = problems(&PenState::Ready, Some(&calibration(1)), true, true, CLOCK);
         assert_eq!(kinds(&found), [ProblemKind::CalibrationInProgress]);
     }
 }

@@ -16,6 +16,7 @@ impl From<&Refusal> for ApiError {
             | Refusal::CalibrationDateUnknown
             | Refusal::CalibrationExpired { .. } => ErrorKind::NotCalibrated,
             Refusal::OutsideCalibratedRange { .. } => ErrorKind::OutsideCalibratedRange,
+            Refusal::OverLimit { .. } => ErrorKind::OutsideLimits,
         };
         ApiError::new(kind, refusal.to_string())
     }

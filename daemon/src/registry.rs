@@ -38,6 +38,7 @@ impl PenHandle {
             &report.state,
             report.calibration.as_ref(),
             report.calibrating,
+            report.limits.is_some(),
             self.session_config.calibration_clock(),
         );
         report.sim = self.sim_probe.as_ref().map(|probe| probe());

@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 
 use crate::bench::{self, BenchConfig};
 use crate::calibration::procedure::Plan;
+use crate::keys::load_trusted_keys;
 use crate::records::RecordStore;
 use crate::registry::{PenHandle, Registry};
 use crate::session::{PenCommand, Reply};
@@ -69,6 +70,8 @@ pub struct Context {
     pub server: ServerConfig,
     /// Bench calibration settings.
     pub bench: BenchConfig,
+    /// Where the trusted limits-signing keys are.
+    pub trusted_keys: std::path::PathBuf,
 }
 
 /// Replies that may wait for a client that is slow to read them.
@@ -399,6 +402,26 @@ impl Connection<'_> {
                     )),
                     Err(error) => Err(ApiError::new(ErrorKind::Internal, error.to_string())),
                 }
+            }
+            Request::FlashLimits {
+                pen,
+                bundle,
+                dry_run,
+            } => {
+                let handle = self.registry.resolve(&pen)?;
+                let keys = load_trusted_keys(&self.context.trusted_keys)
+                    .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+                let report = self
+                    .ask(&handle, self.config.request_timeout, |reply| {
+                        PenCommand::FlashLimits {
+                            bundle,
+                            dry_run,
+                            keys,
+                            reply,
+                        }
+                    })
+                    .await?;
+                Ok(Response::LimitsFlash(report))
             }
             Request::Subscribe => {
                 // A second Subscribe finds the channel full or the writer subscribed: both fine.

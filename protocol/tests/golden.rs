@@ -485,6 +485,7 @@ fn the_json_examples_are_exact_and_cover_every_request_and_event() {
         "StartCalibration",
         "AbortCalibration",
         "CalibrationRecord",
+        "FlashLimits",
     ];
     for kind in all_requests {
         assert!(

@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use pen_protocol::limits::Limits;
 use pen_protocol::{CalibrationTable, CEILING_UM};
 
 use super::analysis::{analyze, verdict, Analysis, Direction, GaugeCharacter, Sample, Verdict};
@@ -166,6 +167,7 @@ enum State {
 pub struct Procedure {
     plan: Plan,
     old: CalibrationTable,
+    limits: Limits,
     gauge: GaugeCharacter,
     now_unix_s: u64,
     new_id: u32,
@@ -191,18 +193,21 @@ fn measurements(
     targets: &[u16],
     repeats: u8,
     table: &CalibrationTable,
+    limits: &Limits,
     overshoot_um: Option<u16>,
 ) -> Vec<Measurement> {
-    let top = table.deepest_usable_um();
+    let top = table.deepest_usable_um().min(limits.max_depth_um);
     let mut capped: Vec<u16> = targets.iter().map(|&t| t.min(top)).collect();
     capped.dedup();
     let mut out = Vec::new();
     for target in capped {
-        let Ok(at) = approve_for_calibration(target.into(), table) else {
+        let Ok(at) = approve_for_calibration(target.into(), table, limits) else {
             continue;
         };
         let via = overshoot_um
-            .and_then(|o| approve_for_calibration(u32::from(target) + u32::from(o), table).ok())
+            .and_then(|o| {
+                approve_for_calibration(u32::from(target) + u32::from(o), table, limits).ok()
+            })
             .map(|a| a.target().0);
         for repeat in 1..=repeats {
             out.push(Measurement {
@@ -231,11 +236,12 @@ fn measurements(
 }
 
 impl Procedure {
-    /// A calibration of a pen holding `old`, with a gauge of `gauge`'s character, writing a
-    /// table numbered `new_id` dated `now_unix_s`.
+    /// A calibration of a pen holding `old` under `limits`, with a gauge of `gauge`'s
+    /// character, writing a table numbered `new_id` dated `now_unix_s`.
     pub fn new(
         plan: Plan,
         old: CalibrationTable,
+        limits: Limits,
         gauge: GaugeCharacter,
         now_unix_s: u64,
         new_id: u32,
@@ -247,12 +253,13 @@ impl Procedure {
             return Err(PlanError::OverCeiling(over));
         }
         let mut queue: VecDeque<Measurement> =
-            measurements(Purpose::AsFound, &plan.as_found_um, 1, &old, None).into();
+            measurements(Purpose::AsFound, &plan.as_found_um, 1, &old, &limits, None).into();
         let fit = measurements(
             Purpose::Fit,
             &plan.points_um,
             plan.repeats,
             &old,
+            &limits,
             Some(plan.overshoot_um),
         );
         let mut distinct: Vec<i32> = fit.iter().map(|m| m.raw).collect();
@@ -267,6 +274,7 @@ impl Procedure {
         Ok(Procedure {
             plan,
             old,
+            limits,
             gauge,
             now_unix_s,
             new_id,
@@ -399,7 +407,15 @@ impl Procedure {
             .expect("analysed")
             .table
             .clone();
-        self.queue = measurements(Purpose::AsLeft, &self.plan.as_left_um, 1, &table, None).into();
+        self.queue = measurements(
+            Purpose::AsLeft,
+            &self.plan.as_left_um,
+            1,
+            &table,
+            &self.limits,
+            None,
+        )
+        .into();
         self.conclusion.new_table = Some(table);
         self.state = State::Verifying;
     }
@@ -546,6 +562,7 @@ impl Procedure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pen_protocol::limits::Limits;
 
     const GAUGE: GaugeCharacter = GaugeCharacter {
         mpe_um: 2.0,
@@ -559,7 +576,8 @@ mod tests {
 
     /// Runs the procedure against a perfect pen whose truth is `truth(raw)`.
     fn run(plan: Plan, truth: impl Fn(i32) -> f64) -> Conclusion {
-        let mut p = Procedure::new(plan, factory(), GAUGE, 1_800_000_000, 1).unwrap();
+        let mut p =
+            Procedure::new(plan, factory(), Limits::DEFAULT, GAUGE, 1_800_000_000, 1).unwrap();
         let mut at = -400;
         for _ in 0..10_000 {
             match p.next_action() {
@@ -621,7 +639,8 @@ mod tests {
         // A pen that changes its mind after the write: truth shifts by 30 um once the new
         // table is in use (as-left targets are not among the fit targets).
         let shifted = std::cell::Cell::new(false);
-        let mut p = Procedure::new(Plan::default(), factory(), GAUGE, 1, 1).unwrap();
+        let mut p =
+            Procedure::new(Plan::default(), factory(), Limits::DEFAULT, GAUGE, 1, 1).unwrap();
         let truth = |raw: i32| f64::from(raw) * 0.25 + if shifted.get() { 30.0 } else { 0.0 };
         let mut at = -400;
         let mut restored = false;
@@ -684,7 +703,7 @@ mod tests {
             ..Plan::default()
         };
         assert!(matches!(
-            Procedure::new(few, factory(), GAUGE, 1, 1),
+            Procedure::new(few, factory(), Limits::DEFAULT, GAUGE, 1, 1),
             Err(PlanError::TooFewPoints { usable: 3 })
         ));
         let over = Plan {
@@ -692,7 +711,7 @@ mod tests {
             ..Plan::default()
         };
         assert_eq!(
-            Procedure::new(over, factory(), GAUGE, 1, 1).err(),
+            Procedure::new(over, factory(), Limits::DEFAULT, GAUGE, 1, 1).err(),
             Some(PlanError::OverCeiling(1200))
         );
     }

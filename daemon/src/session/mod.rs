@@ -12,12 +12,15 @@
 
 pub mod lease;
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pen_protocol::api::{
-    ApiError, CalibrationSummary, DepthSetReport, ErrorKind, Event, PenReport, PenState,
-    SessionHolder, SessionInfo,
+    ApiError, CalibrationSummary, DepthSetReport, ErrorKind, Event, LimitsFlashReport, PenReport,
+    PenState, SessionHolder, SessionInfo,
 };
+use pen_protocol::calibration::crc32;
+use pen_protocol::limits::{verify_bundle, Limits, LimitsBody, TrustedKey};
 use pen_protocol::pen::{
     Approach, HostRequest, PenError, PenEvent, PenIdentity, PenReply, PROTOCOL_VERSION,
     SCHEMA_FINGERPRINT,
@@ -27,7 +30,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{sleep_until, timeout_at, Instant};
 use tracing::{debug, info, warn};
 
+use crate::keys::load_trusted_keys;
+use crate::limits_report;
 use crate::link::{LinkError, PenLink};
+use crate::paths::default_trusted_keys_dir;
 use crate::pen_conn::{Incoming, RequestTracker, TooManyInFlight};
 use crate::policy::{approve_setpoint, ApprovedSetpoint, CalibrationClock};
 use crate::readiness;
@@ -51,6 +57,8 @@ pub struct SessionConfig {
     pub identify_for: Duration,
     /// The oldest a calibration may be before the pen gets no depth.
     pub max_calibration_age: Duration,
+    /// Where the limits-signing keys this daemon trusts are.
+    pub trusted_keys: PathBuf,
 }
 
 impl Default for SessionConfig {
@@ -63,6 +71,7 @@ impl Default for SessionConfig {
             lease: Duration::from_millis(1500),
             identify_for: Duration::from_secs(3),
             max_calibration_age: Duration::from_secs(365 * 24 * 60 * 60),
+            trusted_keys: default_trusted_keys_dir(),
         }
     }
 }
@@ -148,8 +157,19 @@ pub enum PenCommand {
         connection: u64,
         /// Who asked.
         holder: SessionHolder,
-        /// Where the answer goes.
-        reply: Reply<CalibrationTable>,
+        /// Where the answer goes: the table to move by, and the limits to keep to.
+        reply: Reply<(CalibrationTable, Limits)>,
+    },
+    /// Check a limits bundle against `keys` and the pen, and unless `dry_run`, flash it.
+    FlashLimits {
+        /// The bundle's bytes.
+        bundle: Vec<u8>,
+        /// Only check.
+        dry_run: bool,
+        /// The keys this daemon trusts (read at the edge).
+        keys: Vec<TrustedKey>,
+        /// The report.
+        reply: Reply<LimitsFlashReport>,
     },
     /// Home the pen (calibration only); answered once it is parked.
     CalibrationHome {
@@ -233,6 +253,18 @@ enum Pending {
         table: CalibrationTable,
         reply: Reply<()>,
     },
+    /// A limits bundle being staged, then committed.
+    StageLimits {
+        bundle: Vec<u8>,
+        body: LimitsBody,
+        report: LimitsFlashReport,
+        reply: Reply<LimitsFlashReport>,
+    },
+    CommitLimits {
+        body: LimitsBody,
+        report: LimitsFlashReport,
+        reply: Reply<LimitsFlashReport>,
+    },
     Move {
         approved: ApprovedSetpoint,
         wait: bool,
@@ -264,6 +296,10 @@ impl Pending {
                 true
             }
             Pending::Retract { done: Some(reply) } | Pending::CalibrationMove { reply } => {
+                let _ = reply.send(Err(why));
+                true
+            }
+            Pending::StageLimits { reply, .. } | Pending::CommitLimits { reply, .. } => {
                 let _ = reply.send(Err(why));
                 true
             }
@@ -314,6 +350,10 @@ struct Session<L> {
     report: watch::Sender<PenReport>,
     events: broadcast::Sender<Event>,
     calibration: Option<CalibrationTable>,
+    /// The limits in force, from a verified bundle (or the defaults when there is none).
+    limits: Limits,
+    /// The verified bundle, if any.
+    limits_body: Option<LimitsBody>,
     leases: LeaseBook<Reply<SessionInfo>>,
     awaiting: Option<AwaitingReached>,
     awaiting_move: Option<AwaitingMove>,
@@ -339,6 +379,7 @@ pub fn initial_report(serial: &str, link: &str) -> PenReport {
         setpoint: None,
         needling: None,
         calibration: None,
+        limits: None,
         sim: None,
     }
 }
@@ -365,6 +406,8 @@ pub async fn run_session<L: PenLink>(
         report,
         events,
         calibration: None,
+        limits: Limits::DEFAULT,
+        limits_body: None,
         awaiting: None,
         awaiting_move: None,
         moving: None,
@@ -430,6 +473,12 @@ impl<L: PenLink> Session<L> {
             Err(e) => return Err(handshake_failed(e)),
         };
         self.set_calibration(calibration);
+        let bundle = match self.call(HostRequest::ReadLimits, timeout).await {
+            Ok((_, PenReply::Limits(bundle))) => bundle,
+            Ok((_, other)) => return Err(unexpected(&other)),
+            Err(e) => return Err(handshake_failed(e)),
+        };
+        self.adopt_limits(bundle.as_deref());
         let (home_seq, eta) = match self.call(HostRequest::Home, timeout).await {
             Ok((seq, PenReply::MoveStarted { eta_ms })) => (seq, eta_ms),
             Ok((_, other)) => return Err(unexpected(&other)),
@@ -746,6 +795,12 @@ impl<L: PenLink> Session<L> {
             } => {
                 let _ = reply.send(self.begin_calibration(connection, holder));
             }
+            PenCommand::FlashLimits {
+                bundle,
+                dry_run,
+                keys,
+                reply,
+            } => self.flash_limits(bundle, dry_run, keys, reply).await,
             PenCommand::CalibrationHome { connection, reply } => {
                 match self.check_calibration(connection) {
                     Ok(()) => {
@@ -860,8 +915,17 @@ impl<L: PenLink> Session<L> {
         let state = self.state();
         let summary = self.report.borrow().calibration.clone();
         let clock = self.config.calibration_clock();
-        let calibrating = self.report.borrow().calibrating;
-        let problems = readiness::problems(&state, summary.as_ref(), calibrating, clock);
+        let (calibrating, limits_verified) = {
+            let report = self.report.borrow();
+            (report.calibrating, report.limits.is_some())
+        };
+        let problems = readiness::problems(
+            &state,
+            summary.as_ref(),
+            calibrating,
+            limits_verified,
+            clock,
+        );
         if problems.is_empty() {
             return Ok(());
         }
@@ -909,12 +973,21 @@ impl<L: PenLink> Session<L> {
         &mut self,
         connection: u64,
         holder: SessionHolder,
-    ) -> Result<CalibrationTable, ApiError> {
+    ) -> Result<(CalibrationTable, Limits), ApiError> {
         let state = self.state();
         if state != PenState::Ready {
             return Err(error(
                 ErrorKind::PenUnavailable,
                 format!("pen {} cannot be calibrated now: {state}", self.serial()),
+            ));
+        }
+        if self.report.borrow().limits.is_none() {
+            return Err(error(
+                ErrorKind::PenNotReady,
+                format!(
+                    "pen {}'s limits could not be verified here; have field service reflash them before calibrating",
+                    self.serial()
+                ),
             ));
         }
         let Some(table) = self.calibration.clone().filter(|t| t.validate().is_ok()) else {
@@ -939,7 +1012,98 @@ impl<L: PenLink> Session<L> {
             })?;
         info!(pen = %self.serial(), "calibration started");
         self.report.send_modify(|r| r.calibrating = true);
-        Ok(table)
+        Ok((table, self.limits))
+    }
+
+    /// Takes the pen's stored bundle as its limits if it verifies with the keys trusted
+    /// here; otherwise the pen's limits are unverified and it is not used.
+    fn adopt_limits(&mut self, bundle: Option<&[u8]>) {
+        let Some(bytes) = bundle else {
+            self.limits = Limits::DEFAULT;
+            self.limits_body = None;
+            self.report
+                .send_modify(|r| r.limits = Some(limits_report::summary(None)));
+            return;
+        };
+        let verified = load_trusted_keys(&self.config.trusted_keys)
+            .map_err(|e| e.to_string())
+            .and_then(|keys| {
+                verify_bundle(bytes, &keys, self.link.serial(), None).map_err(|e| e.to_string())
+            });
+        match verified {
+            Ok(body) => {
+                self.limits = body.limits;
+                self.report
+                    .send_modify(|r| r.limits = Some(limits_report::summary(Some(&body))));
+                self.limits_body = Some(body);
+            }
+            Err(why) => {
+                warn!(pen = %self.serial(), %why, "the pen's limits do not verify here");
+                // Nothing moves until they do: readiness shows the problem.
+                self.limits = Limits {
+                    max_depth_um: 0,
+                    ..Limits::DEFAULT
+                };
+                self.limits_body = None;
+                self.report.send_modify(|r| r.limits = None);
+            }
+        }
+    }
+
+    /// Checks a bundle and, unless only asked to check, stages it on the pen.
+    async fn flash_limits(
+        &mut self,
+        bundle: Vec<u8>,
+        dry_run: bool,
+        keys: Vec<TrustedKey>,
+        reply: Reply<LimitsFlashReport>,
+    ) {
+        let serial = self.serial();
+        let counter = self.limits_body.as_ref().map_or(0, |b| b.counter);
+        let verified = verify_bundle(&bundle, &keys, &serial, Some(counter));
+        let report = LimitsFlashReport {
+            serial: serial.clone(),
+            checks: limits_report::checks(&verified),
+            changes: verified
+                .as_ref()
+                .map(|body| limits_report::changes(&self.limits, counter, body))
+                .unwrap_or_default(),
+            flashed: false,
+        };
+        if dry_run {
+            let _ = reply.send(Ok(report));
+            return;
+        }
+        let body = match verified {
+            Ok(body) => body,
+            Err(why) => {
+                warn!(pen = %serial, %why, "limits bundle refused");
+                let _ = reply.send(Err(error(
+                    ErrorKind::LimitsRefused,
+                    format!("refused: {why}; nothing was written"),
+                )));
+                return;
+            }
+        };
+        if let Some(lease) = self.leases.held() {
+            let _ = reply.send(Err(error(
+                ErrorKind::PenInUse,
+                format!(
+                    "pen {serial} is held by {}; limits are flashed with the pen free",
+                    lease.holder
+                ),
+            )));
+            return;
+        }
+        let staged = heapless::Vec::from_slice(&bundle).expect("verified bundles fit");
+        let pending = Pending::StageLimits {
+            bundle,
+            body,
+            report,
+            reply,
+        };
+        self.start_for_client(HostRequest::StageLimits { bundle: staged }, pending)
+            .await;
     }
 
     /// Checks `connection` holds the pen for a calibration.
@@ -1089,14 +1253,15 @@ impl<L: PenLink> Session<L> {
             return;
         }
         let clock = self.config.calibration_clock();
-        let approved = match approve_setpoint(depth_um, self.calibration.as_ref(), clock) {
-            Ok(approved) => approved,
-            Err(refusal) => {
-                warn!(pen = %serial, depth_um, %refusal, "setpoint refused");
-                let _ = reply.send(Err(ApiError::from(&refusal)));
-                return;
-            }
-        };
+        let approved =
+            match approve_setpoint(depth_um, self.calibration.as_ref(), clock, &self.limits) {
+                Ok(approved) => approved,
+                Err(refusal) => {
+                    warn!(pen = %serial, depth_um, %refusal, "setpoint refused");
+                    let _ = reply.send(Err(ApiError::from(&refusal)));
+                    return;
+                }
+            };
         let request = HostRequest::MoveTo {
             target: approved.target(),
             approach: Approach::FromBelow,
@@ -1120,6 +1285,19 @@ impl<L: PenLink> Session<L> {
         }
         let (request, rate) = match strokes_per_s {
             None => (HostRequest::StopNeedling, None),
+            Some(per_s)
+                if !(self.limits.stroke_rate_min..=self.limits.stroke_rate_max)
+                    .contains(&per_s) =>
+            {
+                let _ = reply.send(Err(error(
+                    ErrorKind::OutsideLimits,
+                    format!(
+                        "refused: {per_s} strokes/s is outside this pen's limits of {}-{}/s",
+                        self.limits.stroke_rate_min, self.limits.stroke_rate_max
+                    ),
+                )));
+                return;
+            }
             Some(per_s) => match StrokeRate::new(per_s.into()) {
                 Ok(rate) => (HostRequest::StartNeedling { rate }, Some(rate)),
                 Err(out_of_range) => {
@@ -1191,6 +1369,58 @@ impl<L: PenLink> Session<L> {
                 info!(pen = %serial, table = table.id, "calibration table committed");
                 self.set_calibration(Some(table));
                 let _ = reply.send(Ok(()));
+            }
+            (
+                Pending::StageLimits {
+                    bundle,
+                    body,
+                    report,
+                    reply,
+                },
+                Ok(PenReply::Staged { checksum }),
+            ) => {
+                if checksum == crc32(&bundle) {
+                    let request = HostRequest::CommitLimits { checksum };
+                    let pending = Pending::CommitLimits {
+                        body,
+                        report,
+                        reply,
+                    };
+                    self.start_for_client(request, pending).await;
+                } else {
+                    let _ = reply.send(Err(error(
+                        ErrorKind::PenRefused,
+                        format!("pen {serial} holds a different bundle than was sent; nothing was committed"),
+                    )));
+                }
+            }
+            (
+                Pending::CommitLimits {
+                    body,
+                    mut report,
+                    reply,
+                },
+                Ok(_),
+            ) => {
+                info!(pen = %serial, counter = body.counter, max_depth_um = body.limits.max_depth_um, "limits flashed");
+                self.limits = body.limits;
+                self.report
+                    .send_modify(|r| r.limits = Some(limits_report::summary(Some(&body))));
+                self.limits_body = Some(body);
+                report.flashed = true;
+                let _ = reply.send(Ok(report));
+            }
+            (Pending::StageLimits { reply, .. } | Pending::CommitLimits { reply, .. }, other) => {
+                let why = match other {
+                    Err(PenError::LimitsRefused { reason }) => {
+                        format!("the pen itself refused the bundle: {reason}")
+                    }
+                    other => format!("pen {serial} did not take the bundle: {other:?}"),
+                };
+                let _ = reply.send(Err(error(
+                    ErrorKind::LimitsRefused,
+                    format!("{why}; its limits are unchanged"),
+                )));
             }
             (Pending::Stage { reply, .. } | Pending::Commit { reply, .. }, other) => {
                 let _ = reply.send(Err(error(
@@ -1509,6 +1739,7 @@ impl<L: PenLink> Session<L> {
             | PenCommand::CalibrationWrite { reply, .. }
             | PenCommand::CalibrationRestore { reply, .. } => drop(reply.send(Err(not_ready()))),
             PenCommand::BeginCalibration { reply, .. } => drop(reply.send(Err(not_ready()))),
+            PenCommand::FlashLimits { reply, .. } => drop(reply.send(Err(not_ready()))),
             PenCommand::Renew { .. } | PenCommand::Release { .. } | PenCommand::Shutdown { .. } => {
             }
         }

@@ -21,7 +21,8 @@ use crate::units::DepthUm;
 
 pub use event::{Event, EventFrame};
 pub use report::{
-    CalibrationSummary, PenReport, PenState, Problem, ProblemKind, SessionHolder, SimDiagnostics,
+    CalibrationSummary, LimitsSummary, PenReport, PenState, Problem, ProblemKind, SessionHolder,
+    SimDiagnostics,
 };
 
 /// Version of this API. A daemon refuses a `Hello` naming another version.
@@ -135,6 +136,17 @@ pub enum Request {
         /// The pen.
         pen: String,
     },
+    /// Check a signed limits bundle against this daemon's trusted keys and the pen, and
+    /// (unless `dry_run`) flash it: staged, checksum compared, committed. The pen must be
+    /// free. Nothing is written unless every check passes.
+    FlashLimits {
+        /// The pen.
+        pen: String,
+        /// The bundle file's bytes.
+        bundle: Vec<u8>,
+        /// Only check and show the changes.
+        dry_run: bool,
+    },
 }
 
 /// One frame from the daemon.
@@ -187,6 +199,32 @@ pub enum Response {
         /// The record, as JSON (documented in docs/calibration.md).
         json: String,
     },
+    /// Answer to `FlashLimits`.
+    LimitsFlash(LimitsFlashReport),
+}
+
+/// What checking (and flashing) a limits bundle found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsFlashReport {
+    /// The pen.
+    pub serial: String,
+    /// Every check, in order, with its result.
+    pub checks: Vec<LimitsCheck>,
+    /// What would change (or changed), in words: `max depth 1.000 mm -> 0.800 mm`.
+    pub changes: Vec<String>,
+    /// Whether the bundle is now the pen's limits.
+    pub flashed: bool,
+}
+
+/// One check of a limits bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsCheck {
+    /// What is checked.
+    pub check: String,
+    /// Passed, failed, or not reached (`None`) because an earlier check failed.
+    pub passed: Option<bool>,
+    /// Why it failed, in words.
+    pub detail: String,
 }
 
 /// A session that was opened.
@@ -250,6 +288,8 @@ pub enum ErrorKind {
     OutsideCalibratedRange,
     /// Safety: the pen's firmware refused the position as beyond its own limit.
     FirmwareLimit,
+    /// Safety: a depth or stroke rate outside the limits flashed into the pen.
+    OutsideLimits,
     /// No pen matches.
     NoSuchPen,
     /// More than one pen matches the prefix.
@@ -275,6 +315,8 @@ pub enum ErrorKind {
     GaugeProblem,
     /// No such record (the pen was never calibrated here).
     NoRecord,
+    /// A limits bundle failed a check; nothing was written.
+    LimitsRefused,
     /// Too many requests queued for that pen; try again.
     Busy,
     /// The request could not be decoded or makes no sense.
@@ -296,6 +338,7 @@ impl ErrorKind {
                 | ErrorKind::NotCalibrated
                 | ErrorKind::OutsideCalibratedRange
                 | ErrorKind::FirmwareLimit
+                | ErrorKind::OutsideLimits
         )
     }
 }

@@ -6,6 +6,7 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
 use crate::units::DepthUm;
 
 /// What the daemon knows about one pen.
@@ -37,6 +38,8 @@ pub struct PenReport {
     pub needling: Option<u16>,
     /// The pen's calibration, if it holds a valid one.
     pub calibration: Option<CalibrationSummary>,
+    /// The limits the pen holds (the defaults if it holds no bundle).
+    pub limits: Option<LimitsSummary>,
     /// Diagnostics only a simulated pen can give.
     pub sim: Option<SimDiagnostics>,
 }
@@ -150,6 +153,19 @@ pub struct CalibrationSummary {
     pub usable_ceiling_um: u16,
     /// Number of points in the table.
     pub points: u8,
+}
+
+/// The limits in force on a pen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsSummary {
+    /// The limits.
+    pub limits: Limits,
+    /// The bundle's counter (0: no bundle, the defaults).
+    pub counter: u32,
+    /// The signing key's id in hex (empty: no bundle).
+    pub key_id: String,
+    /// When the bundle was issued, seconds since the Unix epoch (0: no bundle).
+    pub issued_unix_s: u64,
 }
 
 /// Truth only a simulation knows, for tests and demos.
