@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use pen_protocol::api::{
     decode_server_frame, encode_client_frame, payload_len, ApiError, ClientRequest, DepthSetReport,
-    EventFrame, PenReport, Request, Response, ServerFrame, SessionInfo, API_VERSION,
-    FRAME_HEADER_LEN,
+    EventFrame, LimitsFlashReport, PenReport, Request, Response, ServerFrame, SessionInfo,
+    API_VERSION, FRAME_HEADER_LEN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -326,6 +326,24 @@ impl Client {
             .await?
         {
             Response::CalibrationRecord { record_id, json } => Ok((record_id, json)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Checks a limits bundle and, unless `dry_run`, flashes it into the pen.
+    pub async fn flash_limits(
+        &mut self,
+        pen: &str,
+        bundle: Vec<u8>,
+        dry_run: bool,
+    ) -> Result<LimitsFlashReport, ClientError> {
+        let request = Request::FlashLimits {
+            pen: pen.into(),
+            bundle,
+            dry_run,
+        };
+        match self.call(request).await? {
+            Response::LimitsFlash(report) => Ok(report),
             other => Err(unexpected(other)),
         }
     }

@@ -23,6 +23,8 @@ pub const PEN_NOT_AVAILABLE: u8 = 6;
 pub const CALIBRATION_FAILED: u8 = 7;
 /// The reference gauge cannot be used.
 pub const GAUGE_PROBLEM: u8 = 8;
+/// A limits bundle was refused (or, with --dry-run, would be); nothing was written.
+pub const LIMITS_REFUSED: u8 = 9;
 
 /// The exit code for a failed call.
 pub fn code_for(error: &ClientError) -> u8 {
@@ -43,6 +45,7 @@ pub fn code_for(error: &ClientError) -> u8 {
             PEN_NOT_AVAILABLE
         }
         ClientError::Api(api) if api.kind == ErrorKind::GaugeProblem => GAUGE_PROBLEM,
+        ClientError::Api(api) if api.kind == ErrorKind::LimitsRefused => LIMITS_REFUSED,
         _ => FAILURE,
     }
 }

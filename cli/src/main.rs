@@ -2,6 +2,7 @@
 
 mod calibrate;
 mod demo;
+mod limits;
 mod output;
 mod plot;
 mod session;
@@ -27,7 +28,8 @@ Exit codes:
   5  no pen, or more than one, matches the name given
   6  the pen cannot be used now: it has readiness problems, or another client holds it
   7  a calibration ran and did not pass, or was stopped (the pen keeps its previous table)
-  8  the reference gauge cannot be used (unreachable, wrong type, its calibration expired)";
+  8  the reference gauge cannot be used (unreachable, wrong type, its calibration expired)
+  9  a limits bundle was refused (or would be, with --dry-run); nothing was written";
 
 /// Talk to pend, the pen daemon: list pens, read their status, hold treatment sessions.
 #[derive(Debug, Parser)]
@@ -101,6 +103,9 @@ enum Command {
     /// Calibration records
     #[command(subcommand)]
     Calibration(CalibrationCommand),
+    /// Limits: signing tools (offline) and flashing (field service)
+    #[command(subcommand)]
+    Limits(LimitsCommand),
     /// Make a pen blink and buzz, to tell which one it is
     Identify {
         /// Serial number, or a unique prefix of one
@@ -111,6 +116,58 @@ enum Command {
         /// How many simulated pens
         #[arg(long, default_value_t = 2)]
         pens: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LimitsCommand {
+    /// Make a new signing key pair (offline; no daemon needed)
+    Keygen {
+        /// Where to write NAME.key (secret, mode 0600) and NAME.pub
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The key files' name
+        #[arg(long, default_value = "limits-signing")]
+        name: String,
+    },
+    /// Sign a limits bundle for one pen (offline; no daemon needed)
+    Sign {
+        /// The secret key file
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The pen's serial number (in full)
+        #[arg(long)]
+        pen: String,
+        /// Maximum depth: 0.8mm, 800um or 0.8 (at most 1.000 mm)
+        #[arg(long, value_parser = depth_arg)]
+        max_depth: u32,
+        /// Allowed stroke rates, strokes per second: MIN-MAX
+        #[arg(long, value_parser = rate_range_arg, default_value = "25-150")]
+        stroke_rate: (u16, u16),
+        /// Days a calibration stays valid
+        #[arg(long, value_name = "DAYS", default_value_t = 365)]
+        calibration_interval_days: u16,
+        /// The bundle's counter; must exceed the pen's [default: the issue time in seconds]
+        #[arg(long)]
+        counter: Option<u32>,
+        /// Where to write the bundle
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Show the limits a pen holds
+    Show {
+        /// Serial number, or a unique prefix of one
+        pen: String,
+    },
+    /// Check a bundle and flash it into the pen (stage, verify, commit)
+    Flash {
+        /// Serial number, or a unique prefix of one
+        pen: String,
+        /// The bundle file
+        file: PathBuf,
+        /// Only check: show every check's result and what would change
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -145,6 +202,18 @@ enum DepthCommand {
     },
 }
 
+fn rate_range_arg(text: &str) -> Result<(u16, u16), String> {
+    let (lo, hi) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?}: write the range as MIN-MAX, e.g. 50-120"))?;
+    let parse = |n: &str| {
+        n.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{n:?} is not a stroke rate"))
+    };
+    Ok((parse(lo)?, parse(hi)?))
+}
+
 fn depth_arg(text: &str) -> Result<u32, String> {
     parse_depth(text).map_err(|e| e.to_string())
 }
@@ -165,8 +234,30 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> u8 {
-    if let Command::Demo { pens } = cli.command {
-        return demo::run(pens).await;
+    match &cli.command {
+        Command::Demo { pens } => return demo::run(*pens).await,
+        // The manufacturer's tools never need (or reach) a daemon.
+        Command::Limits(LimitsCommand::Keygen { out, name }) => return limits::keygen(out, name),
+        Command::Limits(LimitsCommand::Sign {
+            key,
+            pen,
+            max_depth,
+            stroke_rate,
+            calibration_interval_days,
+            counter,
+            out,
+        }) => {
+            return limits::sign(limits::SignRequest {
+                key,
+                pen,
+                max_depth_um: *max_depth,
+                stroke_rates: *stroke_rate,
+                calibration_interval_days: *calibration_interval_days,
+                counter: *counter,
+                out,
+            })
+        }
+        _ => {}
     }
     let socket = socket_path(cli.socket.clone());
     let mut client = match Client::connect(&socket).await {
@@ -199,6 +290,9 @@ async fn run(cli: Cli) -> u8 {
         }
         Command::Calibration(CalibrationCommand::Export { pen, out }) => {
             return calibrate::export(&mut client, pen, out, cli.json).await;
+        }
+        Command::Limits(LimitsCommand::Flash { pen, file, dry_run }) => {
+            return limits::flash(&mut client, pen, file, *dry_run, cli.json).await;
         }
         _ => {}
     }
@@ -267,9 +361,11 @@ async fn command(cli: &Cli, client: &mut Client) -> Result<(), ClientError> {
         Command::Calibration(CalibrationCommand::Show { pen }) => {
             calibrate::show(client, pen, cli.json).await?;
         }
+        Command::Limits(LimitsCommand::Show { pen }) => limits::show(client, pen, cli.json).await?,
         Command::Session { .. }
         | Command::Demo { .. }
         | Command::Calibrate { .. }
+        | Command::Limits(_)
         | Command::Calibration(CalibrationCommand::Export { .. }) => {
             unreachable!("handled in run")
         }

@@ -33,8 +33,8 @@ use pen_sim::{Firmware, SimPenConfig};
 #[command(version)]
 struct Args {
     /// Socket to serve the pen on
-    #[arg(long, value_name = "PATH")]
-    listen: PathBuf,
+    #[arg(long, value_name = "PATH", required_unless_present = "export_keys")]
+    listen: Option<PathBuf>,
     /// The pen's serial number
     #[arg(long, default_value = "SIM-9001")]
     serial: String,
@@ -95,11 +95,12 @@ fn main() -> ExitCode {
         seed: args.seed,
         factory_calibrated_at_unix_s: now_unix_s.saturating_sub(args.factory_age_days * 86_400),
     };
-    let _ = std::fs::remove_file(&args.listen);
-    let listener = match UnixListener::bind(&args.listen) {
+    let listen = args.listen.clone().expect("clap requires --listen here");
+    let _ = std::fs::remove_file(&listen);
+    let listener = match UnixListener::bind(&listen) {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!("pen-sim: cannot listen on {}: {e}", args.listen.display());
+            eprintln!("pen-sim: cannot listen on {}: {e}", listen.display());
             return ExitCode::FAILURE;
         }
     };
@@ -147,7 +148,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("pen-sim: pen {} on {}", args.serial, args.listen.display());
+    eprintln!("pen-sim: pen {} on {}", args.serial, listen.display());
     // Runs until killed, like a pen on the bench runs until unplugged.
     let pen = Pen {
         firmware,
