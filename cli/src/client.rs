@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pen_protocol::api::{
-    decode_server_frame, encode_client_frame, payload_len, ApiError, ClientRequest, DepthSetReport,
-    EventFrame, LimitsFlashReport, PenReport, Request, Response, ServerFrame, SessionInfo,
-    API_VERSION, FRAME_HEADER_LEN,
+    decode_server_frame, encode_client_frame, payload_len, ApiError, AuditEntry, ClientRequest,
+    DepthSetReport, EventFrame, LimitsFlashReport, PenReport, Request, Response, ServerFrame,
+    SessionInfo, API_VERSION, FRAME_HEADER_LEN,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -344,6 +344,36 @@ impl Client {
         };
         match self.call(request).await? {
             Response::LimitsFlash(report) => Ok(report),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Audit trail entries, oldest first: about `pen`, since `since_unix_s`, at most `limit`.
+    pub async fn audit(
+        &mut self,
+        pen: Option<String>,
+        since_unix_s: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, ClientError> {
+        let request = Request::Audit {
+            pen,
+            since_unix_s,
+            limit,
+        };
+        match self.call(request).await? {
+            Response::Audit(entries) => Ok(entries),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Checks the audit trail's chain: (entries checked, first broken entry and why).
+    pub async fn audit_verify(&mut self) -> Result<(u64, Option<(u64, String)>), ClientError> {
+        match self.call(Request::AuditVerify).await? {
+            Response::AuditVerified {
+                entries,
+                first_broken,
+                reason,
+            } => Ok((entries, first_broken.map(|id| (id, reason)))),
             other => Err(unexpected(other)),
         }
     }

@@ -25,6 +25,10 @@ pub const CALIBRATION_FAILED: u8 = 7;
 pub const GAUGE_PROBLEM: u8 = 8;
 /// A limits bundle was refused (or, with --dry-run, would be); nothing was written.
 pub const LIMITS_REFUSED: u8 = 9;
+/// The audit trail's chain is broken: it was tampered with.
+pub const AUDIT_BROKEN: u8 = 10;
+/// The caller's role does not allow the request.
+pub const PERMISSION_DENIED: u8 = 11;
 
 /// The exit code for a failed call.
 pub fn code_for(error: &ClientError) -> u8 {
@@ -46,6 +50,7 @@ pub fn code_for(error: &ClientError) -> u8 {
         }
         ClientError::Api(api) if api.kind == ErrorKind::GaugeProblem => GAUGE_PROBLEM,
         ClientError::Api(api) if api.kind == ErrorKind::LimitsRefused => LIMITS_REFUSED,
+        ClientError::Api(api) if api.kind == ErrorKind::PermissionDenied => PERMISSION_DENIED,
         _ => FAILURE,
     }
 }

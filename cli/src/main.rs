@@ -29,7 +29,9 @@ Exit codes:
   6  the pen cannot be used now: it has readiness problems, or another client holds it
   7  a calibration ran and did not pass, or was stopped (the pen keeps its previous table)
   8  the reference gauge cannot be used (unreachable, wrong type, its calibration expired)
-  9  a limits bundle was refused (or would be, with --dry-run); nothing was written";
+  9  a limits bundle was refused (or would be, with --dry-run); nothing was written
+ 10  the audit trail is broken (penctl audit verify)
+ 11  permission denied: your role does not allow this (the message names the role needed)";
 
 /// Talk to pend, the pen daemon: list pens, read their status, hold treatment sessions.
 #[derive(Debug, Parser)]
@@ -106,6 +108,20 @@ enum Command {
     /// Limits: signing tools (offline) and flashing (field service)
     #[command(subcommand)]
     Limits(LimitsCommand),
+    /// The audit trail: who did what, when, with what outcome
+    Audit {
+        #[command(subcommand)]
+        verify: Option<AuditCommand>,
+        /// Only entries about this pen (its full serial)
+        #[arg(long)]
+        pen: Option<String>,
+        /// Only entries since this date (YYYY-MM-DD, UTC) or Unix time in seconds
+        #[arg(long, value_parser = since_arg)]
+        since: Option<u64>,
+        /// At most this many (the latest)
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Make a pen blink and buzz, to tell which one it is
     Identify {
         /// Serial number, or a unique prefix of one
@@ -117,6 +133,12 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         pens: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the trail's hash chain; name the first entry that was changed or removed
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +222,15 @@ enum DepthCommand {
         #[arg(value_parser = depth_arg)]
         depth: u32,
     },
+}
+
+fn since_arg(text: &str) -> Result<u64, String> {
+    if let Ok(seconds) = text.parse() {
+        return Ok(seconds);
+    }
+    pend::gauge::reply::parse_iso_date(text)
+        .map(|date| (date.days.max(0) as u64) * 86_400)
+        .ok_or_else(|| format!("{text:?}: give a date as YYYY-MM-DD or Unix seconds"))
 }
 
 fn rate_range_arg(text: &str) -> Result<(u16, u16), String> {
@@ -294,6 +325,10 @@ async fn run(cli: Cli) -> u8 {
         Command::Limits(LimitsCommand::Flash { pen, file, dry_run }) => {
             return limits::flash(&mut client, pen, file, *dry_run, cli.json).await;
         }
+        Command::Audit {
+            verify: Some(AuditCommand::Verify),
+            ..
+        } => return output::audit_verify(client.audit_verify().await, cli.json),
         _ => {}
     }
     match command(&cli, &mut client).await {
@@ -362,10 +397,22 @@ async fn command(cli: &Cli, client: &mut Client) -> Result<(), ClientError> {
             calibrate::show(client, pen, cli.json).await?;
         }
         Command::Limits(LimitsCommand::Show { pen }) => limits::show(client, pen, cli.json).await?,
+        Command::Audit {
+            verify: None,
+            pen,
+            since,
+            limit,
+        } => {
+            let entries = client
+                .audit(pen.clone(), since.unwrap_or(0), *limit)
+                .await?;
+            print_as(cli.json, &entries, || output::audit(&entries));
+        }
         Command::Session { .. }
         | Command::Demo { .. }
         | Command::Calibrate { .. }
         | Command::Limits(_)
+        | Command::Audit { .. }
         | Command::Calibration(CalibrationCommand::Export { .. }) => {
             unreachable!("handled in run")
         }

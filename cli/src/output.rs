@@ -1,6 +1,8 @@
 //! How `penctl` prints things for people.
 
-use pen_protocol::api::{CalibrationSummary, DepthSetReport, Event, EventFrame, PenReport};
+use pen_protocol::api::{
+    AuditEntry, CalibrationSummary, DepthSetReport, Event, EventFrame, PenReport,
+};
 use pen_protocol::Micrometres;
 
 /// A depth in micrometres, signed, as `0.500 mm` / `-0.100 mm`.
@@ -158,6 +160,75 @@ pub fn depth_set(r: &DepthSetReport) -> String {
         r.target_counts,
         if r.reached { ", reached" } else { ", moving" }
     )
+}
+
+/// The audit trail, one entry a line.
+pub fn audit(entries: &[AuditEntry]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let date = pend::gauge::reply::Date::from_unix_s(e.at_unix_s);
+        let time = e.at_unix_s % 86_400;
+        out.push_str(&format!(
+            "{:>5}  {date} {:02}:{:02}:{:02}  {} ({}, uid {})  {}  {}  {}{}\n",
+            e.id,
+            time / 3600,
+            time / 60 % 60,
+            time % 60,
+            e.user,
+            e.role,
+            e.uid,
+            if e.pen.is_empty() { "-" } else { &e.pen },
+            e.action,
+            e.outcome,
+            if e.details.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", e.details)
+            }
+        ));
+    }
+    if entries.is_empty() {
+        out.push_str("no entries\n");
+    }
+    out
+}
+
+/// `penctl audit verify`: prints the verdict, returns the exit code.
+pub fn audit_verify(
+    result: Result<(u64, Option<(u64, String)>), penctl::ClientError>,
+    json: bool,
+) -> u8 {
+    match result {
+        Err(error) => {
+            crate::report_error(&error, json);
+            penctl::exit::code_for(&error)
+        }
+        Ok((entries, broken)) => {
+            if json {
+                let (id, reason) = broken
+                    .clone()
+                    .map_or((None, None), |(i, r)| (Some(i), Some(r)));
+                println!(
+                    "{}",
+                    serde_json::json!({"entries": entries, "first_broken": id, "reason": reason})
+                );
+            }
+            match broken {
+                None => {
+                    if !json {
+                        println!("audit trail intact: {entries} entries, every link verified");
+                    }
+                    penctl::exit::OK
+                }
+                Some((id, why)) => {
+                    if !json {
+                        println!("audit trail BROKEN at entry {id}: {why}");
+                    }
+                    penctl::exit::AUDIT_BROKEN
+                }
+            }
+        }
+    }
 }
 
 /// One line per event, for `penctl watch`.

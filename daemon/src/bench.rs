@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::{timeout, Instant};
 use tracing::{info, warn};
 
+use crate::audit;
 use crate::calibration::analysis::Direction;
 use crate::calibration::procedure::{Action, Conclusion, Measurement, Plan, Procedure};
 use crate::calibration::settle::Settler;
@@ -28,6 +29,7 @@ use crate::gauge::spec::GaugeSpec;
 use crate::gauge::{Gauge, GaugeError, GaugeInfo, Reading};
 use crate::records::RecordStore;
 use crate::registry::PenHandle;
+use crate::roles::lookup_user;
 use crate::session::{PenCommand, Reply};
 
 /// Settings of bench calibrations.
@@ -60,6 +62,8 @@ pub struct Prepared {
     serial: String,
     connection: u64,
     holder: SessionHolder,
+    /// The role the calibration was started under, for the audit trail.
+    role: String,
     gauge: SerialGauge,
     /// Keeps the simulated gauge alive while it is used.
     _sim_gauge: Option<GaugePty>,
@@ -144,6 +148,7 @@ pub async fn prepare(
     handle: PenHandle,
     connection: u64,
     holder: SessionHolder,
+    role: String,
     gauge_spec: &str,
     plan: Plan,
     config: BenchConfig,
@@ -198,6 +203,7 @@ pub async fn prepare(
         handle,
         connection,
         holder,
+        role,
         gauge,
         _sim_gauge: sim_gauge,
         info,
@@ -392,6 +398,24 @@ impl Prepared {
             warn!(pen = %self.serial, %error, "could not confirm the pen retracted after calibration");
         }
         info!(pen = %self.serial, passed, record_id, "calibration finished: {summary}");
+        let old_id = self.old.id;
+        let new = conclusion
+            .new_table
+            .as_ref()
+            .map(|t| format!("table #{old_id} -> #{} (margin {} um)", t.id, t.margin_um))
+            .unwrap_or_else(|| format!("table #{old_id} kept"));
+        let record = audit::Record {
+            uid: self.holder.uid,
+            user: lookup_user(self.holder.uid),
+            role: self.role.clone(),
+            action: "calibration".into(),
+            pen: self.serial.clone(),
+            outcome: if passed { "passed" } else { "failed" }.into(),
+            details: format!("record {record_id}; {new}; {summary}"),
+        };
+        if let Err(error) = records.append_audit(record, finished_at).await {
+            warn!(pen = %self.serial, %error, "could not append to the audit trail");
+        }
         let _ = events.send(Event::CalibrationFinished {
             serial: self.serial.clone(),
             passed,

@@ -19,6 +19,7 @@ use crate::link::LinkError;
 use crate::paths::{default_state_dir, json_socket_beside};
 use crate::records::{RecordError, RecordStore};
 use crate::registry::Registry;
+use crate::roles::RoleConfig;
 use crate::server::{serve, Context, ServerConfig};
 use crate::session::SessionConfig;
 use crate::wire::{JsonLines, Postcard};
@@ -45,6 +46,11 @@ pub struct DaemonConfig {
     pub bench: BenchConfig,
     /// Where records are kept.
     pub state_dir: PathBuf,
+    /// Who may do what on the sockets.
+    pub roles: RoleConfig,
+    /// The group the sockets (and their folder, if pend makes it) belong to, so its members
+    /// can connect; `None` leaves the daemon's own group.
+    pub socket_group: Option<u32>,
     /// How long to wait at start for pens to finish connecting before serving.
     pub settle_limit: Duration,
     /// How long shutdown may take to retract the pens.
@@ -63,6 +69,11 @@ impl DaemonConfig {
             server: ServerConfig::default(),
             bench: BenchConfig::default(),
             state_dir: default_state_dir(),
+            roles: RoleConfig {
+                daemon_uid: rustix::process::getuid().as_raw(),
+                ..RoleConfig::default()
+            },
+            socket_group: None,
             settle_limit: Duration::from_secs(3),
             shutdown_limit: Duration::from_secs(3),
         }
@@ -141,19 +152,23 @@ impl Daemon {
             warn!("no pens attached: this build drives simulated pens only; start with --sim N");
         }
         registry.settle(config.settle_limit).await;
-        let listener = bind_socket(&config.socket).await?;
-        let json_listener = match &config.json_socket {
-            Some(path) => Some(bind_socket(path).await.inspect_err(|_| {
-                let _ = std::fs::remove_file(&config.socket);
-            })?),
-            None => None,
-        };
+        let listener = bind_socket(&config.socket, config.socket_group).await?;
+        let json_listener =
+            match &config.json_socket {
+                Some(path) => Some(bind_socket(path, config.socket_group).await.inspect_err(
+                    |_| {
+                        let _ = std::fs::remove_file(&config.socket);
+                    },
+                )?),
+                None => None,
+            };
         let context = Arc::new(Context {
             registry: registry.clone(),
             records,
             server: config.server.clone(),
             bench: config.bench.clone(),
             trusted_keys: config.session.trusted_keys.clone(),
+            roles: config.roles.clone(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut servers = vec![tokio::spawn(serve(
@@ -206,7 +221,13 @@ impl Daemon {
 
 /// Binds the socket at `path` with mode 0660, clearing a stale socket file left by a daemon
 /// that died, but never one a live daemon still answers on.
-async fn bind_socket(path: &Path) -> Result<UnixListener, StartError> {
+async fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, StartError> {
+    let give_to_group = |p: &Path| -> io::Result<()> {
+        if let Some(gid) = group {
+            rustix::fs::chown(p, None, Some(rustix::fs::Gid::from_raw(gid)))?;
+        }
+        Ok(())
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|source| StartError::SocketDir {
@@ -215,6 +236,7 @@ async fn bind_socket(path: &Path) -> Result<UnixListener, StartError> {
             })?;
             // Owner and group may reach the socket; others may not even look.
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750));
+            let _ = give_to_group(dir);
         }
     }
     if path.exists() {
@@ -230,5 +252,6 @@ async fn bind_socket(path: &Path) -> Result<UnixListener, StartError> {
     };
     let listener = UnixListener::bind(path).map_err(bind_error)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_error)?;
+    give_to_group(path).map_err(bind_error)?;
     Ok(listener)
 }

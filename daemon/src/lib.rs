@@ -14,6 +14,7 @@
 //! - [`daemon`]: start-up and shutdown.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod bench;
 pub mod calibration;
 pub mod daemon;
@@ -28,6 +29,7 @@ pub mod readiness;
 pub mod records;
 mod refusal;
 pub mod registry;
+pub mod roles;
 pub mod server;
 pub mod session;
 pub mod wire;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use pend::paths::{socket_path, JSON_SOCKET_ENV, SOCKET_ENV};
+use pend::roles::resolve_group;
 use pend::{Daemon, DaemonConfig};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::error;
@@ -38,6 +39,19 @@ struct Args {
     /// [default: /etc/pend/keys for root, else ~/.config/pend/keys]
     #[arg(long, value_name = "DIR")]
     trusted_keys: Option<PathBuf>,
+    /// Members of this group (name or gid) are operators: treatments
+    #[arg(long, value_name = "GROUP")]
+    operator_group: Option<String>,
+    /// Members of this group (name or gid) are technicians: also bench calibration
+    #[arg(long, value_name = "GROUP")]
+    technician_group: Option<String>,
+    /// Members of this group (name or gid) are service: also flashing limits (nobody else
+    /// but root is)
+    #[arg(long, value_name = "GROUP")]
+    service_group: Option<String>,
+    /// Give the sockets to this group (name or gid), so its members can connect
+    #[arg(long, value_name = "GROUP")]
+    socket_group: Option<String>,
     /// Refuse reference gauges whose own calibration is older than this many days
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     max_gauge_age_days: i64,
@@ -81,6 +95,31 @@ async fn run(args: Args) -> ExitCode {
     };
     let mut config = DaemonConfig::new(socket_path(args.socket), args.sim);
     config.sim_sockets = args.sim_socket;
+    let group = |option: &str, name: &Option<String>| -> Result<Option<u32>, String> {
+        name.as_deref()
+            .map(|n| resolve_group(n).ok_or_else(|| format!("--{option} {n}: no such group")))
+            .transpose()
+    };
+    let groups = (|| {
+        Ok::<_, String>((
+            group("operator-group", &args.operator_group)?,
+            group("technician-group", &args.technician_group)?,
+            group("service-group", &args.service_group)?,
+            group("socket-group", &args.socket_group)?,
+        ))
+    })();
+    match groups {
+        Ok((operator, technician, service, socket)) => {
+            config.roles.operator_gid = operator;
+            config.roles.technician_gid = technician;
+            config.roles.service_gid = service;
+            config.socket_group = socket;
+        }
+        Err(message) => {
+            error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    }
     if let Some(dir) = args.trusted_keys {
         config.session.trusted_keys = dir;
     }

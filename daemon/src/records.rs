@@ -81,7 +81,24 @@ impl RecordStore {
                  passed INTEGER NOT NULL,
                  record TEXT NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS calibrations_by_pen ON calibrations (pen, id);",
+             CREATE INDEX IF NOT EXISTS calibrations_by_pen ON calibrations (pen, id);
+             CREATE TABLE IF NOT EXISTS audit (
+                 id INTEGER PRIMARY KEY,
+                 at INTEGER NOT NULL,
+                 uid INTEGER NOT NULL,
+                 user TEXT NOT NULL,
+                 role TEXT NOT NULL,
+                 action TEXT NOT NULL,
+                 pen TEXT NOT NULL,
+                 outcome TEXT NOT NULL,
+                 details TEXT NOT NULL,
+                 previous TEXT NOT NULL,
+                 hash TEXT NOT NULL
+             );
+             CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+             CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+             BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
         )
         .map_err(open_error)?;
         Ok(RecordStore {
@@ -91,7 +108,7 @@ impl RecordStore {
     }
 
     /// Runs `work` on the database on a blocking thread.
-    async fn with_db<T: Send + 'static>(
+    pub(crate) async fn with_db<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, RecordError> {

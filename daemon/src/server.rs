@@ -28,11 +28,13 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
+use crate::audit;
 use crate::bench::{self, BenchConfig};
 use crate::calibration::procedure::Plan;
 use crate::keys::load_trusted_keys;
 use crate::records::RecordStore;
 use crate::registry::{PenHandle, Registry};
+use crate::roles::{lookup_user, process_groups, required_role, Peer, Role, RoleConfig};
 use crate::session::{PenCommand, Reply};
 use crate::wire::{FrameWriter, ReadOutcome, RequestReader};
 
@@ -72,6 +74,15 @@ pub struct Context {
     pub bench: BenchConfig,
     /// Where the trusted limits-signing keys are.
     pub trusted_keys: std::path::PathBuf,
+    /// Who may do what.
+    pub roles: RoleConfig,
+}
+
+fn now_unix_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Replies that may wait for a client that is slow to read them.
@@ -112,7 +123,7 @@ pub async fn serve<C: Codec>(
             },
             _ = stopped(&mut shutdown) => return,
         };
-        let peer = peer_of(&stream);
+        let caller = caller_of(&stream, &context.roles);
         let (reader, mut writer) = codec.split(stream, &config);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             let limit = config.max_connections;
@@ -128,7 +139,7 @@ pub async fn serve<C: Codec>(
         };
         let (context, shutdown) = (context.clone(), shutdown.clone());
         tokio::spawn(async move {
-            handle_client(reader, writer, peer, &context, shutdown).await;
+            handle_client(reader, writer, caller, &context, shutdown).await;
             drop(slot);
         });
     }
@@ -140,16 +151,34 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }
 
-/// The peer's credentials, from the socket (SO_PEERCRED).
-fn peer_of(stream: &UnixStream) -> SessionHolder {
-    let (uid, pid) = match stream.peer_cred() {
-        Ok(cred) => (cred.uid(), cred.pid().unwrap_or(0)),
-        Err(_) => (u32::MAX, 0),
+/// Who is on the other end of a connection, and what they may do.
+#[derive(Debug, Clone)]
+struct Caller {
+    holder: SessionHolder,
+    user: String,
+    role: Role,
+}
+
+/// The peer's credentials (SO_PEERCRED, and its groups from /proc), and its role.
+fn caller_of(stream: &UnixStream, roles: &RoleConfig) -> Caller {
+    let (uid, gid, pid) = match stream.peer_cred() {
+        Ok(cred) => (cred.uid(), cred.gid(), cred.pid().unwrap_or(0)),
+        // Unknowable peer: the least role.
+        Err(_) => (u32::MAX, u32::MAX, 0),
     };
-    SessionHolder {
-        client_name: String::new(),
+    let peer = Peer {
         uid,
-        pid,
+        gid,
+        groups: process_groups(pid),
+    };
+    Caller {
+        holder: SessionHolder {
+            client_name: String::new(),
+            uid,
+            pid,
+        },
+        user: lookup_user(uid),
+        role: roles.role_of(&peer),
     }
 }
 
@@ -161,6 +190,7 @@ fn reply(id: u32, result: Result<Response, ApiError>) -> ServerFrame {
 struct Connection<'a> {
     id: u64,
     peer: SessionHolder,
+    caller: Caller,
     held: BTreeMap<String, PenHandle>,
     subscribe: mpsc::Sender<broadcast::Receiver<Event>>,
     registry: &'a Registry,
@@ -171,7 +201,7 @@ struct Connection<'a> {
 async fn handle_client(
     mut reader: impl RequestReader,
     writer: impl FrameWriter,
-    peer: SessionHolder,
+    caller: Caller,
     context: &Context,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -181,7 +211,8 @@ async fn handle_client(
     let writer_task = tokio::spawn(write_loop(writer, replies, subscription));
     let mut connection = Connection {
         id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
-        peer,
+        peer: caller.holder.clone(),
+        caller,
         held: BTreeMap::new(),
         subscribe,
         registry: &context.registry,
@@ -217,7 +248,7 @@ async fn handle_client(
         };
         let ClientRequest { id, request } = request;
         debug!(connection = connection.id, id, ?request, "request");
-        let result = connection.dispatch(request).await;
+        let result = connection.handle(request).await;
         if outgoing.send(reply(id, result)).await.is_err() {
             break;
         }
@@ -278,6 +309,53 @@ async fn next_event(events: &mut Option<broadcast::Receiver<Event>>) -> Option<E
 }
 
 impl Connection<'_> {
+    /// Checks the caller's role, carries the request out, and records it in the audit trail
+    /// if it is something the trail keeps.
+    async fn handle(&mut self, request: Request) -> Result<Response, ApiError> {
+        let needed = required_role(&request);
+        let result = if self.caller.role < needed {
+            let group = self
+                .context
+                .roles
+                .group_for(needed)
+                .map(|gid| format!("; an administrator can add you to group {gid}"))
+                .unwrap_or_default();
+            Err(ApiError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "this needs the {needed} role; {} (uid {}) has the {} role{group}",
+                    self.caller.user, self.caller.holder.uid, self.caller.role
+                ),
+            ))
+        } else {
+            self.dispatch(request.clone()).await
+        };
+        if let Some((action, pen, outcome, details)) = audit::describe(&request, &result) {
+            let record = audit::Record {
+                uid: self.caller.holder.uid,
+                user: self.caller.user.clone(),
+                role: self.caller.role.to_string(),
+                action,
+                pen,
+                outcome,
+                details: if details.is_empty() {
+                    format!("pid {}", self.caller.holder.pid)
+                } else {
+                    format!("pid {}; {details}", self.caller.holder.pid)
+                },
+            };
+            if let Err(error) = self
+                .context
+                .records
+                .append_audit(record, now_unix_s())
+                .await
+            {
+                warn!(%error, "could not append to the audit trail");
+            }
+        }
+        result
+    }
+
     async fn dispatch(&mut self, request: Request) -> Result<Response, ApiError> {
         match request {
             Request::Hello { api_version } if api_version == API_VERSION => Ok(Response::Hello {
@@ -373,8 +451,10 @@ impl Connection<'_> {
                     ..self.peer.clone()
                 };
                 let bench = self.context.bench.clone();
+                let role = self.caller.role.to_string();
                 let prepared =
-                    bench::prepare(handle.clone(), self.id, holder, &gauge, plan, bench).await?;
+                    bench::prepare(handle.clone(), self.id, holder, role, &gauge, plan, bench)
+                        .await?;
                 let serial = prepared.serial().to_string();
                 // Held like a session: when this connection goes, the calibration stops.
                 self.held.insert(serial.clone(), handle);
@@ -422,6 +502,35 @@ impl Connection<'_> {
                     })
                     .await?;
                 Ok(Response::LimitsFlash(report))
+            }
+            Request::Audit {
+                pen,
+                since_unix_s,
+                limit,
+            } => {
+                let limit = if limit == 0 { 1000 } else { limit as usize };
+                self.context
+                    .records
+                    .list_audit(pen, since_unix_s, limit)
+                    .await
+                    .map(Response::Audit)
+                    .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))
+            }
+            Request::AuditVerify => {
+                let verification = self
+                    .context
+                    .records
+                    .verify_audit()
+                    .await
+                    .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+                let (first_broken, reason) = verification
+                    .first_broken
+                    .map_or((None, String::new()), |(id, why)| (Some(id), why));
+                Ok(Response::AuditVerified {
+                    entries: verification.entries,
+                    first_broken,
+                    reason,
+                })
             }
             Request::Subscribe => {
                 // A second Subscribe finds the channel full or the writer subscribed: both fine.

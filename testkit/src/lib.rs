@@ -82,13 +82,15 @@ impl Pend {
             .expect("temporary folder");
         let socket = dir.path().join("pend.sock");
         let log = File::create(dir.path().join("pend.log")).expect("log file");
-        let child = Command::new(binary("pend"))
+        let mut command = Command::new(binary("pend"));
+        if !extra.contains(&"--state-dir") {
+            command.arg("--state-dir").arg(dir.path().join("state"));
+        }
+        let child = command
             .arg("--sim")
             .arg(pens.to_string())
             .arg("--socket")
             .arg(&socket)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
             .arg("--log-level")
             .arg("debug")
             .args(extra)

@@ -136,6 +136,17 @@ pub enum Request {
         /// The pen.
         pen: String,
     },
+    /// Entries of the audit trail, oldest first.
+    Audit {
+        /// Only entries about this pen (a serial, as recorded).
+        pen: Option<String>,
+        /// Only entries at or after this time, seconds since the Unix epoch (0: all).
+        since_unix_s: u64,
+        /// At most this many (the latest ones; 0: 1000).
+        limit: u32,
+    },
+    /// Check the audit trail's hash chain from the first entry to the last.
+    AuditVerify,
     /// Check a signed limits bundle against this daemon's trusted keys and the pen, and
     /// (unless `dry_run`) flash it: staged, checksum compared, committed. The pen must be
     /// free. Nothing is written unless every check passes.
@@ -201,6 +212,42 @@ pub enum Response {
     },
     /// Answer to `FlashLimits`.
     LimitsFlash(LimitsFlashReport),
+    /// Answer to `Audit`.
+    Audit(Vec<AuditEntry>),
+    /// Answer to `AuditVerify`.
+    AuditVerified {
+        /// How many entries were checked.
+        entries: u64,
+        /// The first entry whose hash or link is wrong, if any.
+        first_broken: Option<u64>,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its number, from 1.
+    pub id: u64,
+    /// When, seconds since the Unix epoch.
+    pub at_unix_s: u64,
+    /// Who: user id (from the socket), user name, role.
+    pub uid: u32,
+    /// The user's name, or `uid N`.
+    pub user: String,
+    /// The role the request was judged under.
+    pub role: String,
+    /// What was done or tried.
+    pub action: String,
+    /// The pen, if any.
+    pub pen: String,
+    /// What came of it.
+    pub outcome: String,
+    /// Old and new values, reasons.
+    pub details: String,
+    /// SHA-256 (hex) chaining this entry to the previous one.
+    pub hash: String,
 }
 
 /// What checking (and flashing) a limits bundle found.
@@ -317,6 +364,8 @@ pub enum ErrorKind {
     NoRecord,
     /// A limits bundle failed a check; nothing was written.
     LimitsRefused,
+    /// The caller's role does not allow the request; the message names the role it needs.
+    PermissionDenied,
     /// Too many requests queued for that pen; try again.
     Busy,
     /// The request could not be decoded or makes no sense.
