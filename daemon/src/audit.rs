@@ -130,8 +130,7 @@ pub fn describe(
 /// Checks a chain of entries, oldest first. Pure.
 pub fn verify(entries: &[(AuditEntry, String)]) -> Verification {
     let mut previous = GENESIS.to_string();
-    let mut expected_id = 1;
-    for (entry, stored_previous) in entries {
+    for (expected_id, (entry, stored_previous)) in (1..).zip(entries) {
         let record = Record {
             uid: entry.uid,
             user: entry.user.clone(),
@@ -157,7 +156,6 @@ pub fn verify(entries: &[(AuditEntry, String)]) -> Verification {
             };
         }
         previous = entry.hash.clone();
-        expected_id += 1;
     }
     Verification {
         entries: entries.len() as u64,
