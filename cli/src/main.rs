@@ -261,7 +261,11 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    ExitCode::from(runtime.block_on(run(cli)))
+    let code = runtime.block_on(run(cli));
+    // Standard input is read on a blocking thread that nothing can interrupt; waiting for it
+    // at shutdown would hang until the user pressed Enter. Everything that matters is done.
+    runtime.shutdown_background();
+    ExitCode::from(code)
 }
 
 async fn run(cli: Cli) -> u8 {
