@@ -486,6 +486,8 @@ fn the_json_examples_are_exact_and_cover_every_request_and_event() {
         "AbortCalibration",
         "CalibrationRecord",
         "FlashLimits",
+        "Audit",
+        "AuditVerify",
     ];
     for kind in all_requests {
         assert!(
