@@ -152,16 +152,18 @@ impl Daemon {
             warn!("no pens attached: this build drives simulated pens only; start with --sim N");
         }
         registry.settle(config.settle_limit).await;
-        let listener = bind_socket(&config.socket, config.socket_group).await?;
-        let json_listener =
-            match &config.json_socket {
-                Some(path) => Some(bind_socket(path, config.socket_group).await.inspect_err(
-                    |_| {
-                        let _ = std::fs::remove_file(&config.socket);
-                    },
-                )?),
-                None => None,
-            };
+        // The JSON socket first: the main socket appearing means pend is ready, all of it.
+        let json_listener = match &config.json_socket {
+            Some(path) => Some(bind_socket(path, config.socket_group).await?),
+            None => None,
+        };
+        let listener = bind_socket(&config.socket, config.socket_group)
+            .await
+            .inspect_err(|_| {
+                if let Some(path) = &config.json_socket {
+                    let _ = std::fs::remove_file(path);
+                }
+            })?;
         let context = Arc::new(Context {
             registry: registry.clone(),
             records,
