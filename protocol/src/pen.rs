@@ -352,7 +352,7 @@ pub fn encode_frame<'b, T: Serialize>(
     postcard::to_slice(frame, buf).map_err(|_| FrameError::Malformed)
 }
 
-fn decode_exact<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, FrameError> {
+fn decode_exact<'de, T: Deserialize<'de> + Serialize>(bytes: &'de [u8]) -> Result<T, FrameError> {
     if bytes.len() > MAX_PEN_FRAME {
         return Err(FrameError::TooLong { len: bytes.len() });
     }
@@ -360,7 +360,13 @@ fn decode_exact<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, FrameEr
     if !rest.is_empty() {
         return Err(FrameError::TrailingBytes);
     }
-    Ok(frame)
+    // Exactly one encoding per frame: postcard also reads overlong varints (a number with
+    // redundant zero bytes), which would let two different byte strings mean the same frame.
+    let mut canonical = [0u8; MAX_PEN_FRAME];
+    match postcard::to_slice(&frame, &mut canonical) {
+        Ok(encoded) if encoded == bytes => Ok(frame),
+        _ => Err(FrameError::Malformed),
+    }
 }
 
 /// Decodes one host-to-pen frame, refusing oversized input before looking at it.
@@ -387,6 +393,17 @@ mod tests {
                 len: MAX_PEN_FRAME + 1
             })
         );
+    }
+
+    #[test]
+    fn overlong_varints_are_refused() {
+        // Found by the pen_frames fuzz target: seq 0x3f7f7e written with a redundant zero
+        // byte, then Hello { protocol_version: 4 }.
+        assert_eq!(
+            decode_host_frame(&[0xfe, 0xff, 0xfe, 0x00, 0x00, 0x04]),
+            Err(FrameError::Malformed)
+        );
+        assert!(decode_host_frame(&[0xfe, 0xff, 0x7e, 0x00, 0x04]).is_ok());
     }
 
     #[test]

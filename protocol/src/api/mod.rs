@@ -445,13 +445,18 @@ pub fn decode_server_frame(payload: &[u8]) -> Result<ServerFrame, postcard::Erro
     decode_whole(payload)
 }
 
-fn decode_whole<'de, T: Deserialize<'de>>(payload: &'de [u8]) -> Result<T, postcard::Error> {
+fn decode_whole<'de, T: Deserialize<'de> + Serialize>(
+    payload: &'de [u8],
+) -> Result<T, postcard::Error> {
     let (value, rest) = postcard::take_from_bytes(payload)?;
-    if rest.is_empty() {
-        Ok(value)
-    } else {
-        Err(postcard::Error::DeserializeBadEncoding)
+    if !rest.is_empty() {
+        return Err(postcard::Error::DeserializeBadEncoding);
     }
+    // One encoding per message: refuse overlong varints and the like.
+    if postcard::to_allocvec(&value)? != payload {
+        return Err(postcard::Error::DeserializeBadEncoding);
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
