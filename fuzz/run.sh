@@ -9,10 +9,15 @@ cd "$(dirname "$0")"
 seconds="${1:-15}"
 export RUSTC_BOOTSTRAP=1
 targets=$(cargo fuzz list)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for target in $targets; do
     echo "--- fuzz $target for ${seconds}s"
-    cargo fuzz run "$target" --sanitizer none -- -max_total_time="$seconds" 2>&1 \
-        | grep -E "^Done|SUMMARY|ERROR|Failing input|panicked" || true
-    # cargo fuzz exits non-zero on a finding; pipefail carries it here.
+    if ! cargo fuzz run "$target" --sanitizer none -- -max_total_time="$seconds" >"$log" 2>&1; then
+        grep -E "SUMMARY|panicked|Failing input|artifacts/" "$log" || tail -n 40 "$log"
+        echo "fuzzing: $target found a failing input"
+        exit 1
+    fi
+    grep -E "^Done" "$log"
 done
 echo "fuzzing: every target ran ${seconds}s without a finding"
