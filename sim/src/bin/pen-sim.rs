@@ -9,6 +9,7 @@
 //!
 //! `t_ms` and `last_host_frame_ms` count from the pen's power-up.
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -52,9 +53,11 @@ struct Args {
     /// reachable through a symlink at LINK (for `--gauge sylvac:LINK`)
     #[arg(long, value_name = "LINK")]
     gauge_pty: Option<PathBuf>,
-    /// Inject a fault: `exit-on-stage` loses power the moment a table or bundle is staged,
-    /// before it can be committed
-    #[arg(long, value_name = "FAULT")]
+    /// Inject faults, comma-separated: `exit-on-stage` (power lost the moment a table or
+    /// bundle is staged), `silent-after=N` (deaf and mute after N frames from the host),
+    /// `late-every=N:MS` (every Nth frame to the host MS late), `garbage-every=N` (junk after
+    /// every Nth frame), `oversized-after=N` (an impossible frame length after N frames)
+    #[arg(long, value_name = "FAULTS")]
     fault: Option<String>,
     /// Write the simulated manufacturer's limits keys (secret and public, SIMULATION ONLY)
     /// to DIR and exit
@@ -140,11 +143,15 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    let exit_on_stage = match args.fault.as_deref() {
-        None => false,
-        Some("exit-on-stage") => true,
-        Some(other) => {
-            eprintln!("pen-sim: unknown fault {other:?}; known: exit-on-stage");
+    let faults = match args
+        .fault
+        .as_deref()
+        .map(Faults::parse)
+        .unwrap_or(Ok(Faults::default()))
+    {
+        Ok(faults) => faults,
+        Err(message) => {
+            eprintln!("pen-sim: {message}");
             return ExitCode::FAILURE;
         }
     };
@@ -154,9 +161,47 @@ fn main() -> ExitCode {
         firmware,
         flash,
         truth,
-        exit_on_stage,
+        faults,
+        frames_in: 0,
+        frames_out: 0,
+        delayed: VecDeque::new(),
     };
     run(listener, pen, &args.serial)
+}
+
+/// Faults to inject.
+#[derive(Debug, Default)]
+struct Faults {
+    exit_on_stage: bool,
+    silent_after: Option<u64>,
+    late_every: Option<(u64, Duration)>,
+    garbage_every: Option<u64>,
+    oversized_after: Option<u64>,
+}
+
+impl Faults {
+    fn parse(text: &str) -> Result<Faults, String> {
+        let mut faults = Faults::default();
+        let number = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{v:?} is not a number"))
+        };
+        for fault in text.split(',') {
+            match fault.split_once('=') {
+                None if fault == "exit-on-stage" => faults.exit_on_stage = true,
+                Some(("silent-after", n)) => faults.silent_after = Some(number(n)?),
+                Some(("garbage-every", n)) => faults.garbage_every = Some(number(n)?.max(1)),
+                Some(("oversized-after", n)) => faults.oversized_after = Some(number(n)?),
+                Some(("late-every", spec)) => {
+                    let (n, ms) = spec.split_once(':').ok_or("late-every=N:MS")?;
+                    faults.late_every =
+                        Some((number(n)?.max(1), Duration::from_millis(number(ms)?)));
+                }
+                _ => return Err(format!("unknown fault {fault:?}; see --help")),
+            }
+        }
+        Ok(faults)
+    }
 }
 
 /// The simulated pen with what surrounds its firmware in this process.
@@ -165,7 +210,56 @@ struct Pen {
     flash: Option<Flash>,
     /// The needle's truth, for the gauge thread.
     truth: Arc<AtomicU64>,
-    exit_on_stage: bool,
+    faults: Faults,
+    frames_in: u64,
+    frames_out: u64,
+    /// Frames held back by `late-every`, with when they go out.
+    delayed: VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl Pen {
+    fn silent(&self) -> bool {
+        self.faults.silent_after.is_some_and(|n| self.frames_in > n)
+    }
+
+    /// What goes on the wire for `frame` now, faults applied (in order).
+    fn outgoing(&mut self, frame: Vec<u8>, now: Instant) -> Vec<Vec<u8>> {
+        if self.silent() {
+            return Vec::new();
+        }
+        self.frames_out += 1;
+        let n = self.frames_out;
+        let mut wire = Vec::new();
+        match self.faults.late_every {
+            Some((every, by)) if n.is_multiple_of(every) => {
+                self.delayed.push_back((now + by, frame))
+            }
+            _ => wire.push(encode_stream_frame(&frame)),
+        }
+        if self
+            .faults
+            .garbage_every
+            .is_some_and(|every| n.is_multiple_of(every))
+        {
+            wire.push(encode_stream_frame(&[0xff; 7]));
+        }
+        if self.faults.oversized_after == Some(n) {
+            let mut oversized = 2000u16.to_le_bytes().to_vec();
+            oversized.extend([0u8; 16]);
+            wire.push(oversized);
+        }
+        wire
+    }
+
+    /// Held-back frames whose time has come.
+    fn due(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut wire = Vec::new();
+        while self.delayed.front().is_some_and(|(at, _)| *at <= now) {
+            let (_, frame) = self.delayed.pop_front().expect("checked");
+            wire.push(encode_stream_frame(&frame));
+        }
+        wire
+    }
 }
 
 fn export_keys(dir: &std::path::Path) -> std::io::Result<()> {
@@ -259,9 +353,13 @@ fn run(listener: UnixListener, mut pen: Pen, serial: &str) -> ! {
             None => std::thread::sleep(wait),
         }
         pen.firmware.poll(origin.elapsed());
+        let mut wire = pen.due(Instant::now());
         while let Some(frame) = pen.firmware.poll_transmit() {
+            wire.extend(pen.outgoing(frame, Instant::now()));
+        }
+        for bytes in wire {
             if let Some((stream, _)) = host.as_mut() {
-                if stream.write_all(&encode_stream_frame(&frame)).is_err() {
+                if stream.write_all(&bytes).is_err() {
                     host = None;
                 }
             }
@@ -337,7 +435,11 @@ fn receive(
                         ..
                     })
                 );
-                if pen.exit_on_stage && staging {
+                pen.frames_in += 1;
+                if pen.silent() {
+                    continue; // deaf: the firmware hears nothing, its watchdog runs out
+                }
+                if pen.faults.exit_on_stage && staging {
                     eprintln!("pen-sim: power lost while a table was being staged");
                     std::process::exit(3);
                 }
