@@ -8,6 +8,9 @@
 //! `{"t_ms":1234,"last_host_frame_ms":1100,"host":true,"protrusion_um":497.8,"needling":true,"parked":false,"watchdog_trips":0}`
 //!
 //! `t_ms` and `last_host_frame_ms` count from the pen's power-up.
+//!
+//! `--flash FILE` keeps its calibration table and limits in a file; `--gauge-pty LINK`
+//! serves a simulated Sylvac gauge measuring it; `--fault` injects faults (see `--help`).
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
