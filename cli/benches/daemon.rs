@@ -2,7 +2,9 @@
 //!
 //! 1. Setpoint round trip: client -> `pend` -> simulated pen -> `pend` -> client (SetDepth
 //!    answered when the move starts), p50/p99/p99.9, against the floor: the same frames
-//!    echoed over a bare Unix socket between two processes.
+//!    echoed over a bare Unix socket between two processes. Twice: on idle CPUs, where
+//!    every message pays for waking a sleeping core, and with a nice-19 spinner on every
+//!    core, where only the work is paid for. The second is the stricter comparison.
 //! 2. Throughput: 1, 4, 16 and 64 clients, each holding its own simulated pen, setting
 //!    depths as fast as answers come: setpoints per second, p99, and the slowest client.
 //! 3. Footprint: `pend --sim 4` idle: resident memory, and CPU over an idle period (only the
@@ -242,12 +244,9 @@ fn startup(runs: usize) -> Duration {
     times[times.len() / 2]
 }
 
-fn main() {
-    if let Ok(path) = std::env::var("BENCH_ECHO_SERVER") {
-        return echo_server(&path);
-    }
-    let _ = binary("pend"); // build first, outside the timings
-    println!("## Setpoint round trip ({SAMPLES} samples)");
+/// Prints the floor and the daemon's round trip, measured back to back in one regime.
+fn round_trip_section(regime: &str) {
+    println!("### {regime}");
     let floor = floor(SAMPLES);
     let pend = round_trips(SAMPLES);
     println!(
@@ -272,6 +271,49 @@ fn main() {
         us(percentile(&pend, 0.99)) / us(percentile(&floor, 0.99)),
         us(percentile(&pend, 0.999)) / us(percentile(&floor, 0.999)),
     );
+}
+
+/// Busy-looping `sh` processes at nice 19, one per core, killed when dropped.
+struct Spinners(Vec<std::process::Child>);
+
+impl Spinners {
+    fn start() -> Spinners {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Spinners(
+            (0..cores)
+                .map(|_| {
+                    Command::new("nice")
+                        .args(["-n", "19", "sh", "-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("nice and sh are on every Linux machine")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn main() {
+    if let Ok(path) = std::env::var("BENCH_ECHO_SERVER") {
+        return echo_server(&path);
+    }
+    let _ = binary("pend"); // build first, outside the timings
+    println!("## Setpoint round trip ({SAMPLES} samples)");
+    round_trip_section("idle CPUs (each message wakes a sleeping core)");
+    {
+        // A lowest-priority spinner per core keeps the cores out of their idle states,
+        // so both sides pay for the work and not for the wake-up.
+        let _spinners = Spinners::start();
+        round_trip_section("awake CPUs (a nice-19 spinner on every core)");
+    }
 
     println!("\n## Throughput (each client holds its own simulated pen, 3 s)");
     println!(
