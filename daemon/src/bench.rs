@@ -16,7 +16,7 @@ use pen_sim::gauge::SimGauge;
 use pen_sim::gauge_pty::GaugePty;
 use serde_json::json;
 use tokio::sync::{broadcast, oneshot};
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::audit;
@@ -30,7 +30,7 @@ use crate::gauge::{Gauge, GaugeError, GaugeInfo, Reading};
 use crate::records::RecordStore;
 use crate::registry::PenHandle;
 use crate::roles::lookup_user;
-use crate::session::{PenCommand, Reply};
+use crate::session::PenCommand;
 
 /// Settings of bench calibrations.
 #[derive(Debug, Clone)]
@@ -83,26 +83,6 @@ fn now_unix_s() -> u64 {
 
 fn gauge_problem(error: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::GaugeProblem, error.to_string())
-}
-
-async fn ask<T>(
-    handle: &PenHandle,
-    limit: Duration,
-    command: impl FnOnce(Reply<T>) -> PenCommand,
-) -> Result<T, ApiError> {
-    let (reply, answer) = oneshot::channel();
-    handle.send(command(reply))?;
-    match timeout(limit, answer).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(ApiError::new(
-            ErrorKind::PenDisconnected,
-            format!("pen {} went away", handle.serial()),
-        )),
-        Err(_) => Err(ApiError::new(
-            ErrorKind::PenTimeout,
-            format!("pen {} did not answer within {limit:?}", handle.serial()),
-        )),
-    }
 }
 
 /// Opens the gauge the spec names; a simulated gauge touches `handle`'s simulated pen.
@@ -176,12 +156,13 @@ pub async fn prepare(
         )));
     }
     let limit = config.step_timeout;
-    let (old, limits) = ask(&handle, limit, |reply| PenCommand::BeginCalibration {
-        connection,
-        holder: holder.clone(),
-        reply,
-    })
-    .await?;
+    let (old, limits) = handle
+        .ask(limit, |reply| PenCommand::BeginCalibration {
+            connection,
+            holder: holder.clone(),
+            reply,
+        })
+        .await?;
     let new_id = old.id + 1;
     let procedure = match Procedure::new(
         plan,
@@ -263,14 +244,15 @@ impl Prepared {
             _ => moves.push((RawCounts(m.raw), Approach::FromBelow)),
         }
         for (target, approach) in moves {
-            ask(&self.handle, limit, |reply| PenCommand::CalibrationMove {
-                connection,
-                target,
-                approach,
-                reply,
-            })
-            .await
-            .map_err(|e| e.message)?;
+            self.handle
+                .ask(limit, |reply| PenCommand::CalibrationMove {
+                    connection,
+                    target,
+                    approach,
+                    reply,
+                })
+                .await
+                .map_err(|e| e.message)?;
         }
         self.read().await
     }
@@ -293,12 +275,13 @@ impl Prepared {
         let limit = self.config.step_timeout;
         match action {
             Action::Home => {
-                ask(&self.handle, limit, |reply| PenCommand::CalibrationHome {
-                    connection,
-                    reply,
-                })
-                .await
-                .map_err(|e| e.message)?;
+                self.handle
+                    .ask(limit, |reply| PenCommand::CalibrationHome {
+                        connection,
+                        reply,
+                    })
+                    .await
+                    .map_err(|e| e.message)?;
                 self.procedure.homed();
             }
             Action::ReadParked => {
@@ -310,21 +293,24 @@ impl Prepared {
                 self.procedure.reading(reading.um());
             }
             Action::Write(table) => {
-                ask(&self.handle, limit, |reply| PenCommand::CalibrationWrite {
-                    connection,
-                    table,
-                    reply,
-                })
-                .await
-                .map_err(|e| e.message)?;
+                self.handle
+                    .ask(limit, |reply| PenCommand::CalibrationWrite {
+                        connection,
+                        table,
+                        reply,
+                    })
+                    .await
+                    .map_err(|e| e.message)?;
                 self.procedure.written();
             }
             Action::Restore(table) => {
-                ask(&self.handle, limit, |reply| {
-                    PenCommand::CalibrationRestore { table, reply }
-                })
-                .await
-                .map_err(|e| e.message)?;
+                self.handle
+                    .ask(limit, |reply| PenCommand::CalibrationRestore {
+                        table,
+                        reply,
+                    })
+                    .await
+                    .map_err(|e| e.message)?;
                 self.procedure.restored();
             }
             Action::Finish(_) => unreachable!("handled by the caller"),
@@ -372,10 +358,12 @@ impl Prepared {
                 if passed {
                     // A table without its record is not acceptable: put the old one back.
                     let old = self.old.clone();
-                    let restored = ask(&self.handle, self.config.step_timeout, |reply| {
-                        PenCommand::CalibrationRestore { table: old, reply }
-                    })
-                    .await;
+                    let restored = self
+                        .handle
+                        .ask(self.config.step_timeout, |reply| {
+                            PenCommand::CalibrationRestore { table: old, reply }
+                        })
+                        .await;
                     passed = false;
                     summary = format!(
                         "the calibration passed but its record could not be stored ({error}); {}",
@@ -390,10 +378,12 @@ impl Prepared {
             }
         };
         let connection = self.connection;
-        if let Err(error) = ask(&self.handle, self.config.step_timeout, |reply| {
-            PenCommand::EndCalibration { connection, reply }
-        })
-        .await
+        if let Err(error) = self
+            .handle
+            .ask(self.config.step_timeout, |reply| {
+                PenCommand::EndCalibration { connection, reply }
+            })
+            .await
         {
             warn!(pen = %self.serial, %error, "could not confirm the pen retracted after calibration");
         }
@@ -429,10 +419,12 @@ impl Prepared {
     async fn abandon(&mut self, why: &str) -> Conclusion {
         warn!(pen = %self.serial, why, "calibration abandoned");
         if let Some(old) = self.procedure.needs_restore().cloned() {
-            let restored = ask(&self.handle, self.config.step_timeout, |reply| {
-                PenCommand::CalibrationRestore { table: old, reply }
-            })
-            .await;
+            let restored = self
+                .handle
+                .ask(self.config.step_timeout, |reply| {
+                    PenCommand::CalibrationRestore { table: old, reply }
+                })
+                .await;
             if restored.is_ok() {
                 self.procedure.restored();
             }

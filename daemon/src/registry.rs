@@ -11,7 +11,7 @@ use tracing::warn;
 
 use crate::link::{PenLink, SimProbe};
 use crate::readiness;
-use crate::session::{initial_report, run_session, PenCommand, SessionConfig};
+use crate::session::{initial_report, run_session, PenCommand, Reply, SessionConfig};
 
 /// Commands that may queue for one pen before clients are told it is busy.
 pub const PEN_COMMAND_QUEUE: usize = 8;
@@ -62,6 +62,27 @@ impl PenHandle {
             tokio::time::timeout(limit, self.commands.send(command)).await,
             Ok(Ok(()))
         )
+    }
+
+    /// Sends a command to the pen's session and waits (at most `limit`) for its answer.
+    pub async fn ask<T>(
+        &self,
+        limit: Duration,
+        command: impl FnOnce(Reply<T>) -> PenCommand,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(command(reply))?;
+        match tokio::time::timeout(limit, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ApiError::new(
+                ErrorKind::PenDisconnected,
+                format!("pen {} went away before answering", self.serial()),
+            )),
+            Err(_) => Err(ApiError::new(
+                ErrorKind::PenTimeout,
+                format!("pen {} did not answer within {limit:?}", self.serial()),
+            )),
+        }
     }
 
     /// Queues a command for the pen's session without waiting for room.

@@ -24,7 +24,7 @@ use pen_protocol::api::{
 };
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 use tokio::time::timeout;
 use tracing::{debug, info, warn};
 
@@ -35,7 +35,7 @@ use crate::keys::load_trusted_keys;
 use crate::records::RecordStore;
 use crate::registry::{PenHandle, Registry};
 use crate::roles::{lookup_user, process_groups, required_role, Peer, Role, RoleConfig};
-use crate::session::{PenCommand, Reply};
+use crate::session::PenCommand;
 use crate::wire::{FrameWriter, ReadOutcome, RequestReader};
 
 /// Limits of the socket server.
@@ -389,7 +389,7 @@ impl Connection<'_> {
             Request::CloseSession { pen } => {
                 let handle = self.registry.resolve(&pen)?;
                 let connection = self.id;
-                self.ask(&handle, self.config.request_timeout, |reply| {
+                handle.ask(self.config.request_timeout, |reply| {
                     PenCommand::CloseSession { connection, reply }
                 })
                 .await?;
@@ -403,8 +403,7 @@ impl Connection<'_> {
             } => {
                 let handle = self.registry.resolve(&pen)?;
                 let connection = self.id;
-                let report = self
-                    .ask(&handle, self.config.request_timeout, |reply| {
+                let report = handle.ask(self.config.request_timeout, |reply| {
                         PenCommand::SetDepth {
                             connection,
                             depth_um,
@@ -422,7 +421,7 @@ impl Connection<'_> {
             Request::StopNeedling { pen } => self.needling(&pen, None).await,
             Request::Identify { pen } => {
                 let handle = self.registry.resolve(&pen)?;
-                self.ask(&handle, self.config.request_timeout, |reply| {
+                handle.ask(self.config.request_timeout, |reply| {
                     PenCommand::Identify { reply }
                 })
                 .await?;
@@ -463,7 +462,7 @@ impl Connection<'_> {
             }
             Request::AbortCalibration { pen } => {
                 let handle = self.registry.resolve(&pen)?;
-                self.ask(&handle, self.config.request_timeout, |reply| {
+                handle.ask(self.config.request_timeout, |reply| {
                     PenCommand::AbortCalibration { reply }
                 })
                 .await?;
@@ -491,8 +490,7 @@ impl Connection<'_> {
                 let handle = self.registry.resolve(&pen)?;
                 let keys = load_trusted_keys(&self.context.trusted_keys)
                     .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
-                let report = self
-                    .ask(&handle, self.config.request_timeout, |reply| {
+                let report = handle.ask(self.config.request_timeout, |reply| {
                         PenCommand::FlashLimits {
                             bundle,
                             dry_run,
@@ -553,8 +551,8 @@ impl Connection<'_> {
             ..self.peer.clone()
         };
         let connection = self.id;
-        let info = self
-            .ask(&handle, wait + self.config.request_timeout, |reply| {
+        let info = handle
+            .ask(wait + self.config.request_timeout, |reply| {
                 PenCommand::OpenSession {
                     connection,
                     holder,
@@ -570,37 +568,14 @@ impl Connection<'_> {
     async fn needling(&mut self, pen: &str, rate: Option<u16>) -> Result<Response, ApiError> {
         let handle = self.registry.resolve(pen)?;
         let connection = self.id;
-        self.ask(&handle, self.config.request_timeout, |reply| {
-            PenCommand::Needling {
+        handle
+            .ask(self.config.request_timeout, |reply| PenCommand::Needling {
                 connection,
                 strokes_per_s: rate,
                 reply,
-            }
-        })
-        .await?;
+            })
+            .await?;
         Ok(Response::Done)
-    }
-
-    /// Sends a command to a pen and waits (at most `limit`) for its answer.
-    async fn ask<T>(
-        &self,
-        handle: &PenHandle,
-        limit: Duration,
-        command: impl FnOnce(Reply<T>) -> PenCommand,
-    ) -> Result<T, ApiError> {
-        let (reply, answer) = oneshot::channel();
-        handle.send(command(reply))?;
-        match timeout(limit, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ApiError::new(
-                ErrorKind::PenDisconnected,
-                format!("pen {} went away before answering", handle.serial()),
-            )),
-            Err(_) => Err(ApiError::new(
-                ErrorKind::PenTimeout,
-                format!("pen {} did not answer within {limit:?}", handle.serial()),
-            )),
-        }
     }
 
     /// Sends a command that must not be lost to a full queue (renew, release), waiting a
