@@ -80,6 +80,7 @@ async fn main() {
     let mut config = DaemonConfig::new(dir.path().join("pend.sock"), PENS);
     config.state_dir = dir.path().join("state");
     config.json_socket = None;
+    config.usb = None;
     let daemon = Daemon::start(config).await.unwrap();
     let socket = daemon.socket_path().to_path_buf();
     println!("calibration against the simulated 1 um gauge, default plan (6 points, 3 repeats, hysteresis)");

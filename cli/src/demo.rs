@@ -25,6 +25,8 @@ pub async fn run(pens: usize) -> u8 {
     );
     let mut config = DaemonConfig::new(socket.clone(), pens);
     config.state_dir = dir.path().join("state");
+    // The demo drives its simulated pens only, whatever is plugged in.
+    config.usb = None;
     let daemon = match Daemon::start(config).await {
         Ok(daemon) => daemon,
         Err(e) => {

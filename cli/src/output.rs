@@ -1,7 +1,7 @@
 //! How `penctl` prints things for people.
 
 use pen_protocol::api::{
-    AuditEntry, CalibrationSummary, DepthSetReport, Event, EventFrame, PenReport,
+    AuditEntry, CalibrationSummary, DepthSetReport, Event, EventFrame, PenReport, PenState,
 };
 use pen_protocol::Micrometres;
 
@@ -73,6 +73,15 @@ pub fn pen_table(pens: &[PenReport]) -> String {
     line(&header);
     for row in &rows {
         line(&row.each_ref().map(String::as_str));
+    }
+    // Present but not ours to open: say how to fix it, once per pen, the way probe-rs does.
+    for pen in pens {
+        if let PenState::NoAccess { node, fix } = &pen.state {
+            out.push_str(&format!(
+                "\n{}: permission denied on {node}.\n  fix: {fix}\n",
+                pen.serial
+            ));
+        }
     }
     out
 }
@@ -261,4 +270,55 @@ pub fn event(frame: &EventFrame) -> String {
         ),
     };
     format!("{}  {text}\n", event.serial())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(serial: &str, state: PenState) -> PenReport {
+        PenReport {
+            serial: serial.into(),
+            model: String::new(),
+            firmware_version: String::new(),
+            link: "usb 1-1".into(),
+            state,
+            problems: Vec::new(),
+            session: None,
+            calibrating: false,
+            position_counts: None,
+            depth_um: None,
+            setpoint: None,
+            needling: None,
+            calibration: None,
+            limits: None,
+            sim: None,
+        }
+    }
+
+    #[test]
+    fn list_names_the_pen_it_may_not_open_and_how_to_fix_it() {
+        let pens = [
+            report("PEN-A", PenState::Ready),
+            report(
+                "PEN-B",
+                PenState::NoAccess {
+                    node: "/dev/bus/usb/001/002".into(),
+                    fix: "install the udev rule".into(),
+                },
+            ),
+        ];
+        let table = pen_table(&pens);
+        assert!(
+            table.contains("no access to /dev/bus/usb/001/002"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "PEN-B: permission denied on /dev/bus/usb/001/002.\n  fix: install the udev rule"
+            ),
+            "{table}"
+        );
+        assert!(!table.contains("PEN-A: permission"), "{table}");
+    }
 }

@@ -273,3 +273,25 @@ fn heartbeats_keep_a_held_pen_at_its_depth() {
     );
     assert!(!pend.log().contains("watchdog expired"), "{}", pend.log());
 }
+
+#[test]
+fn pend_says_once_when_the_machine_has_no_usb_and_serves_simulated_pens() {
+    let pend = Pend::start_with(1, &["--usb-id", "1209:0001"]);
+    let output = pend.penctl(&["list"]);
+    assert_eq!(code(&output), exit::OK, "{}", stderr(&output));
+    assert!(stdout(&output).contains("SIM-0001"), "{}", stdout(&output));
+    let said = pend
+        .log()
+        .matches("no USB subsystem on this machine")
+        .count();
+    if std::path::Path::new("/sys/bus/usb").exists() {
+        assert_eq!(said, 0, "{}", pend.log());
+        assert!(
+            pend.log().contains("watching USB for pens"),
+            "{}",
+            pend.log()
+        );
+    } else {
+        assert_eq!(said, 1, "{}", pend.log());
+    }
+}

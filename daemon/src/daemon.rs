@@ -22,6 +22,7 @@ use crate::registry::Registry;
 use crate::roles::RoleConfig;
 use crate::server::{serve, Context, ServerConfig};
 use crate::session::SessionConfig;
+use crate::usb::{watch_pens, UsbConfig};
 use crate::wire::{JsonLines, Postcard};
 
 /// How long ago simulated pens were calibrated at the factory.
@@ -38,6 +39,8 @@ pub struct DaemonConfig {
     pub sim_pens: usize,
     /// Simulated pens in other processes (`pen-sim --listen PATH`) to attach.
     pub sim_sockets: Vec<PathBuf>,
+    /// Pens on USB: which devices, or `None` to leave USB alone.
+    pub usb: Option<UsbConfig>,
     /// Pen session timing.
     pub session: SessionConfig,
     /// Socket server limits.
@@ -65,6 +68,7 @@ impl DaemonConfig {
             socket,
             sim_pens,
             sim_sockets: Vec::new(),
+            usb: Some(UsbConfig::default()),
             session: SessionConfig::default(),
             server: ServerConfig::default(),
             bench: BenchConfig::default(),
@@ -118,6 +122,8 @@ pub enum StartError {
 /// A running daemon.
 pub struct Daemon {
     registry: Arc<Registry>,
+    /// The USB watcher, if USB is watched.
+    usb: Option<JoinHandle<()>>,
     sockets: Vec<PathBuf>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
@@ -148,9 +154,10 @@ impl Daemon {
                 })?;
             registry.attach(link);
         }
-        if config.sim_pens == 0 && config.sim_sockets.is_empty() {
-            warn!("no pens attached: this build drives simulated pens only; start with --sim N");
-        }
+        let usb = match config.usb {
+            Some(usb) => watch_pens(registry.clone(), usb).await,
+            None => None,
+        };
         registry.settle(config.settle_limit).await;
         // The JSON socket first: the main socket appearing means pend is ready, all of it.
         let json_listener = match &config.json_socket {
@@ -192,6 +199,7 @@ impl Daemon {
         );
         Ok(Daemon {
             registry,
+            usb,
             sockets,
             stop,
             servers,
@@ -208,6 +216,9 @@ impl Daemon {
     pub async fn shut_down(self) {
         info!("shutting down: retracting pens");
         let _ = self.stop.send(true);
+        if let Some(usb) = self.usb {
+            usb.abort();
+        }
         for server in self.servers {
             let _ = server.await;
         }

@@ -6,10 +6,11 @@
 //! - [`gauge`]: reference gauges.
 //! - [`bench`]: runs a calibration with a gauge and a pen; [`records`]: where it is kept.
 //! - [`pen_conn`]: the host side of the pen protocol, sans-IO (sequence numbers, timeouts).
-//! - [`link`]: transports to pens ([`link::PenLink`]); [`link::sim`] runs simulated pens.
+//! - [`link`]: transports to pens ([`link::PenLink`]); [`link::usb`] real pens,
+//!   [`link::sim`] simulated ones.
 //! - [`readiness`]: what stops clinical use of a pen right now, pure.
 //! - [`session`]: one task per pen; treatment sessions ([`session::lease`]).
-//! - [`registry`]: the pens by serial.
+//! - [`registry`]: the pens by serial; [`usb`]: finds pens on USB and follows hot-plug.
 //! - [`server`]: the Unix socket API; [`wire`]: its encodings.
 //! - [`daemon`]: start-up and shutdown.
 #![warn(missing_docs)]
@@ -32,6 +33,7 @@ pub mod registry;
 pub mod roles;
 pub mod server;
 pub mod session;
+pub mod usb;
 pub mod wire;
 
 pub use daemon::{Daemon, DaemonConfig, StartError};

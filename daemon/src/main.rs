@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use pend::paths::{socket_path, JSON_SOCKET_ENV, SOCKET_ENV};
 use pend::roles::resolve_group;
+use pend::usb::{parse_vid_pid, UsbConfig};
 use pend::{Daemon, DaemonConfig};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::error;
@@ -32,6 +33,13 @@ struct Args {
     /// Attach the simulated pen served by `pen-sim --listen PATH` (repeatable)
     #[arg(long, value_name = "PATH")]
     sim_socket: Vec<PathBuf>,
+    /// USB pens to look for, as VID:PID in hex (a vendor interface, class 0xff, with bulk IN
+    /// and OUT)
+    #[arg(long, value_name = "VID:PID", default_value = "1209:0001", value_parser = parse_vid_pid)]
+    usb_id: (u16, u16),
+    /// Leave USB alone: drive simulated pens only
+    #[arg(long)]
+    no_usb: bool,
     /// Where records are kept [default: ~/.local/share/pend, or /var/lib/pend for root]
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -95,6 +103,11 @@ async fn run(args: Args) -> ExitCode {
     };
     let mut config = DaemonConfig::new(socket_path(args.socket), args.sim);
     config.sim_sockets = args.sim_socket;
+    config.usb = (!args.no_usb).then(|| UsbConfig {
+        vendor_id: args.usb_id.0,
+        product_id: args.usb_id.1,
+        ..UsbConfig::default()
+    });
     let group = |option: &str, name: &Option<String>| -> Result<Option<u32>, String> {
         name.as_deref()
             .map(|n| resolve_group(n).ok_or_else(|| format!("--{option} {n}: no such group")))

@@ -50,9 +50,16 @@ pub fn problems(
             ProblemKind::NotAnswering,
             "the pen stopped answering; check its cable",
         )),
+        PenState::NoAccess { node, fix } => found.push(problem(
+            ProblemKind::NoAccess,
+            format!("pend may not open {node}: {fix}"),
+        )),
     }
     // Before the handshake the calibration is simply not read yet: not a problem of its own.
-    if matches!(state, PenState::Connecting | PenState::Offline) {
+    if matches!(
+        state,
+        PenState::Connecting | PenState::Offline | PenState::NoAccess { .. }
+    ) {
         return found;
     }
     if !limits_verified && !matches!(state, PenState::Incompatible { .. }) {

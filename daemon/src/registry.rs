@@ -160,6 +160,35 @@ impl Registry {
             .insert(serial, handle);
     }
 
+    /// Whether a pen with `serial` is known and not offline (or unreachable): a second device
+    /// claiming the same serial must not take its place.
+    pub fn is_live(&self, serial: &str) -> bool {
+        self.read().get(serial).is_some_and(|handle| {
+            !matches!(
+                handle.report.borrow().state,
+                PenState::Offline | PenState::NoAccess { .. }
+            )
+        })
+    }
+
+    /// Lists a pen that is plugged in but may not be opened, so `penctl list` can say why and
+    /// what to do. It has no session: commands to it are refused with its state.
+    pub fn mark_inaccessible(&self, serial: &str, link: &str, state: PenState) {
+        let (commands, _closed) = mpsc::channel(1);
+        let mut report = initial_report(serial, link);
+        report.state = state;
+        let handle = PenHandle {
+            commands,
+            report: watch::channel(report).1,
+            sim_probe: None,
+            session_config: self.session_config.clone(),
+        };
+        self.pens
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(serial.to_string(), handle);
+    }
+
     /// Reports of every pen, ordered by serial.
     pub fn list(&self) -> Vec<PenReport> {
         self.read().values().map(PenHandle::report).collect()

@@ -5,6 +5,7 @@
 //! - [`calibration`]: the table that maps one to the other.
 //! - [`limits`]: signed limits bundles and their verification.
 //! - [`pen`]: host<->pen frames, protocol v1.
+//! - [`usb`]: where a pen frame ends on USB bulk endpoints (ZLPs, reassembly).
 //! - [`api`] (feature `alloc`): client<->daemon messages and socket framing.
 //!
 //! This crate is `no_std` so pen firmware can use it. It does no I/O and reads no clock.
@@ -24,6 +25,7 @@ pub mod calibration;
 pub mod limits;
 pub mod pen;
 pub mod units;
+pub mod usb;
 
 pub use calibration::{
     table_checksum, CalPoint, CalibrationError, CalibrationTable, TooManyPoints, MAX_CAL_POINTS,

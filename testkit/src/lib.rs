@@ -86,6 +86,10 @@ impl Pend {
         if !extra.contains(&"--state-dir") {
             command.arg("--state-dir").arg(dir.path().join("state"));
         }
+        // Tests never touch the machine's real pens, unless they ask for USB.
+        if !extra.contains(&"--usb-id") {
+            command.arg("--no-usb");
+        }
         let child = command
             .arg("--sim")
             .arg(pens.to_string())

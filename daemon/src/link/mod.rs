@@ -7,6 +7,7 @@
 
 pub mod sim;
 pub mod stream;
+pub mod usb;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -65,6 +65,13 @@ pub enum PenState {
     NotAnswering,
     /// Was connected, is gone.
     Offline,
+    /// Plugged in, but the daemon may not open it (its device node's permissions).
+    NoAccess {
+        /// The device node it could not open.
+        node: String,
+        /// What to do about it, in one line.
+        fix: String,
+    },
 }
 
 impl fmt::Display for PenState {
@@ -76,6 +83,7 @@ impl fmt::Display for PenState {
             PenState::Faulted { reason } => write!(f, "faulted: {reason}"),
             PenState::NotAnswering => f.write_str("not answering"),
             PenState::Offline => f.write_str("offline"),
+            PenState::NoAccess { node, .. } => write!(f, "no access to {node}"),
         }
     }
 }
@@ -116,6 +124,8 @@ pub enum ProblemKind {
     Offline,
     /// The pen's limits could not be verified.
     LimitsUnverified,
+    /// The pen is plugged in but the daemon may not open it.
+    NoAccess,
 }
 
 /// Who holds a treatment session.
