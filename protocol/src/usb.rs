@@ -183,7 +183,7 @@ mod tests {
         let frame = vec![7u8; 512];
         for requested in [512, in_transfer_len(512)] {
             assert_eq!(
-                receive_all(&[frame.clone()], 512, requested),
+                receive_all(core::slice::from_ref(&frame), 512, requested),
                 vec![Ok(frame.clone())]
             );
         }
