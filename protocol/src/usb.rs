@@ -27,8 +27,8 @@ pub fn needs_zlp(len: usize, max_packet: usize) -> bool {
 
 /// How many bytes to ask for in each receive transfer: a whole number of packets, more than
 /// the longest frame, so a valid frame (and its ZLP) always ends inside one transfer.
-pub fn in_transfer_len(max_packet: usize) -> usize {
-    let max_packet = max_packet.max(1);
+pub const fn in_transfer_len(max_packet: usize) -> usize {
+    let max_packet = if max_packet == 0 { 1 } else { max_packet };
     (MAX_PEN_FRAME / max_packet + 1) * max_packet
 }
 

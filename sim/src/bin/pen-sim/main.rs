@@ -1,5 +1,6 @@
 //! `pen-sim`: a simulated pen in a process of its own, served on a Unix socket with the
-//! stream transport (`pen_sim::stream`). `pend --sim-socket PATH` drives it.
+//! stream transport (`pen_sim::stream`), which `pend --sim-socket PATH` drives, or (Linux,
+//! `--usb`) as a real USB device through a configfs gadget, which `pend` finds on USB.
 //!
 //! Because the pen outlives the daemon, this is how the pen's own safety is tested: kill
 //! `pend` and the pen's watchdog must stop and retract it. For that, `pen-sim` prints its
@@ -12,9 +13,13 @@
 //! `--flash FILE` keeps its calibration table and limits in a file; `--gauge-pty LINK`
 //! serves a simulated Sylvac gauge measuring it; `--fault` injects faults (see `--help`).
 
+mod stream_port;
+#[cfg(target_os = "linux")]
+mod usb_port;
+
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::{ErrorKind, Write};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,16 +34,23 @@ use pen_sim::flash::FlashImage;
 use pen_sim::gauge::{GaugeFaults, SimGauge};
 use pen_sim::gauge_pty::GaugePty;
 use pen_sim::keys::{SIM_KEY_2026, SIM_KEY_2027};
-use pen_sim::stream::{encode_stream_frame, FrameBuffer};
 use pen_sim::{Firmware, SimPenConfig};
+use stream_port::StreamPort;
 
-/// A simulated microneedling pen on a Unix socket.
+/// A simulated microneedling pen on a Unix socket, or on USB.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
     /// Socket to serve the pen on
-    #[arg(long, value_name = "PATH", required_unless_present = "export_keys")]
+    #[arg(long, value_name = "PATH", required_unless_present_any = ["export_keys", "usb"])]
     listen: Option<PathBuf>,
+    /// Be a USB device instead (Linux, root): a configfs gadget 1209:0001 with a vendor
+    /// interface, bound to the USB device controller --udc
+    #[arg(long, conflicts_with = "listen")]
+    usb: bool,
+    /// The USB device controller to bind to (see /sys/class/udc) [default: the first]
+    #[arg(long, value_name = "NAME", requires = "usb")]
+    udc: Option<String>,
     /// The pen's serial number
     #[arg(long, default_value = "SIM-9001")]
     serial: String,
@@ -101,19 +113,13 @@ fn main() -> ExitCode {
         seed: args.seed,
         factory_calibrated_at_unix_s: now_unix_s.saturating_sub(args.factory_age_days * 86_400),
     };
-    let listen = args.listen.clone().expect("clap requires --listen here");
-    let _ = std::fs::remove_file(&listen);
-    let listener = match UnixListener::bind(&listen) {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("pen-sim: cannot listen on {}: {e}", listen.display());
+    let port = match open_port(&args) {
+        Ok(port) => port,
+        Err(message) => {
+            eprintln!("pen-sim: {message}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = listener.set_nonblocking(true) {
-        eprintln!("pen-sim: {e}");
-        return ExitCode::FAILURE;
-    }
     let mut firmware = Firmware::new(&config);
     let flash = args.flash.clone().map(Flash::new);
     if let Some(flash) = &flash {
@@ -158,7 +164,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("pen-sim: pen {} on {}", args.serial, listen.display());
+    eprintln!("pen-sim: pen {} on {}", args.serial, port.describe());
     // Runs until killed, like a pen on the bench runs until unplugged.
     let pen = Pen {
         firmware,
@@ -169,7 +175,47 @@ fn main() -> ExitCode {
         frames_out: 0,
         delayed: VecDeque::new(),
     };
-    run(listener, pen, &args.serial)
+    run(port, pen)
+}
+
+/// How the pen reaches its host.
+pub trait HostPort {
+    /// Waits at most `wait` for the host and returns the frames it sent meanwhile.
+    fn receive(&mut self, wait: Duration) -> Vec<Vec<u8>>;
+    /// Sends one frame, or drops it if no host is there to take it.
+    fn send(&mut self, frame: &[u8]);
+    /// Sends a message longer than any frame may be (fault injection).
+    fn send_oversized(&mut self);
+    /// Whether a host is attached.
+    fn connected(&self) -> bool;
+    /// Where the pen is served, for people.
+    fn describe(&self) -> String;
+}
+
+fn open_port(args: &Args) -> Result<Box<dyn HostPort>, String> {
+    if args.usb {
+        #[cfg(target_os = "linux")]
+        return usb_port::UsbPort::new(&args.serial, args.udc.as_deref())
+            .map(|port| Box::new(port) as Box<dyn HostPort>)
+            .map_err(|e| {
+                format!("cannot become a USB device: {e} (needs root, configfs, libcomposite, usb_f_fs and a UDC such as dummy_hcd)")
+            });
+        #[cfg(not(target_os = "linux"))]
+        return Err("--usb needs Linux (configfs gadgets)".into());
+    }
+    let listen = args.listen.clone().expect("clap requires --listen here");
+    let _ = std::fs::remove_file(&listen);
+    let listener = UnixListener::bind(&listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", listen.display()))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    Ok(Box::new(StreamPort::new(listener, &args.serial)))
+}
+
+/// What the pen puts on the wire.
+enum Outgoing {
+    Frame(Vec<u8>),
+    /// An impossible message (fault injection).
+    Oversized,
 }
 
 /// Faults to inject.
@@ -226,7 +272,7 @@ impl Pen {
     }
 
     /// What goes on the wire for `frame` now, faults applied (in order).
-    fn outgoing(&mut self, frame: Vec<u8>, now: Instant) -> Vec<Vec<u8>> {
+    fn outgoing(&mut self, frame: Vec<u8>, now: Instant) -> Vec<Outgoing> {
         if self.silent() {
             return Vec::new();
         }
@@ -237,31 +283,49 @@ impl Pen {
             Some((every, by)) if n.is_multiple_of(every) => {
                 self.delayed.push_back((now + by, frame))
             }
-            _ => wire.push(encode_stream_frame(&frame)),
+            _ => wire.push(Outgoing::Frame(frame)),
         }
         if self
             .faults
             .garbage_every
             .is_some_and(|every| n.is_multiple_of(every))
         {
-            wire.push(encode_stream_frame(&[0xff; 7]));
+            wire.push(Outgoing::Frame(vec![0xff; 7]));
         }
         if self.faults.oversized_after == Some(n) {
-            let mut oversized = 2000u16.to_le_bytes().to_vec();
-            oversized.extend([0u8; 16]);
-            wire.push(oversized);
+            wire.push(Outgoing::Oversized);
         }
         wire
     }
 
     /// Held-back frames whose time has come.
-    fn due(&mut self, now: Instant) -> Vec<Vec<u8>> {
+    fn due(&mut self, now: Instant) -> Vec<Outgoing> {
         let mut wire = Vec::new();
         while self.delayed.front().is_some_and(|(at, _)| *at <= now) {
             let (_, frame) = self.delayed.pop_front().expect("checked");
-            wire.push(encode_stream_frame(&frame));
+            wire.push(Outgoing::Frame(frame));
         }
         wire
+    }
+
+    /// A frame from the host, faults applied.
+    fn on_host_frame(&mut self, frame: &[u8], origin: Instant) {
+        let staging = matches!(
+            decode_host_frame(frame),
+            Ok(HostFrame {
+                request: HostRequest::StageCalibration { .. } | HostRequest::StageLimits { .. },
+                ..
+            })
+        );
+        self.frames_in += 1;
+        if self.silent() {
+            return; // deaf: the firmware hears nothing, its watchdog runs out
+        }
+        if self.faults.exit_on_stage && staging {
+            eprintln!("pen-sim: power lost while a table was being staged");
+            std::process::exit(3);
+        }
+        self.firmware.handle_frame(frame, origin.elapsed())
     }
 }
 
@@ -332,14 +396,10 @@ fn serve_gauge(link: &PathBuf, truth: Arc<AtomicU64>, seed: u64) -> std::io::Res
 }
 
 /// The pen's main loop: one host at a time, time always moving.
-fn run(listener: UnixListener, mut pen: Pen, serial: &str) -> ! {
+fn run(mut port: Box<dyn HostPort>, mut pen: Pen) -> ! {
     let origin = Instant::now();
-    let mut host: Option<(UnixStream, FrameBuffer)> = None;
     let mut last_truth = None;
     loop {
-        if host.is_none() {
-            host = accept(&listener, serial);
-        }
         let now = origin.elapsed();
         let wait = pen
             .firmware
@@ -347,26 +407,19 @@ fn run(listener: UnixListener, mut pen: Pen, serial: &str) -> ! {
             .map(|d| d.saturating_sub(now))
             .unwrap_or(TICK)
             .clamp(Duration::from_micros(100), TICK);
-        match host.as_mut() {
-            Some((stream, buffer)) => {
-                if !receive(stream, buffer, wait, &mut pen, origin) {
-                    host = None;
-                }
-            }
-            None => std::thread::sleep(wait),
+        for frame in port.receive(wait) {
+            pen.on_host_frame(&frame, origin);
         }
         pen.firmware.poll(origin.elapsed());
         let mut wire = pen.due(Instant::now());
         while let Some(frame) = pen.firmware.poll_transmit() {
             wire.extend(pen.outgoing(frame, Instant::now()));
         }
-        for bytes in wire {
-            if let Some((stream, _)) = host.as_mut() {
-                if stream.write_all(&bytes).is_err() {
-                    host = None;
-                }
+        for outgoing in wire {
+            match outgoing {
+                Outgoing::Frame(frame) => port.send(&frame),
+                Outgoing::Oversized => port.send_oversized(),
             }
-            // With no host the frame goes nowhere, as on a USB bus nobody polls.
         }
         pen.truth.store(
             pen.firmware.true_protrusion_um().to_bits(),
@@ -385,7 +438,7 @@ fn run(listener: UnixListener, mut pen: Pen, serial: &str) -> ! {
             }
         }
         let truth = Truth {
-            host: host.is_some(),
+            host: port.connected(),
             protrusion_um: (pen.firmware.true_protrusion_um() * 10.0).round() / 10.0,
             needling: pen.firmware.needling().is_some(),
             parked: pen.firmware.is_parked(),
@@ -394,63 +447,6 @@ fn run(listener: UnixListener, mut pen: Pen, serial: &str) -> ! {
         if last_truth.as_ref() != Some(&truth) {
             report(&truth, origin.elapsed(), pen.firmware.last_valid_frame());
             last_truth = Some(truth);
-        }
-    }
-}
-
-fn accept(listener: &UnixListener, serial: &str) -> Option<(UnixStream, FrameBuffer)> {
-    let (mut stream, _) = listener.accept().ok()?;
-    stream.set_nonblocking(false).ok()?;
-    // The stand-in for the USB serial-number descriptor.
-    stream
-        .write_all(&encode_stream_frame(serial.as_bytes()))
-        .ok()?;
-    Some((stream, FrameBuffer::new()))
-}
-
-/// Reads what the host sent within `wait` and feeds it to the firmware. Returns whether the
-/// host is still there.
-fn receive(
-    stream: &mut UnixStream,
-    buffer: &mut FrameBuffer,
-    wait: Duration,
-    pen: &mut Pen,
-    origin: Instant,
-) -> bool {
-    if stream.set_read_timeout(Some(wait)).is_err() {
-        return false;
-    }
-    let mut chunk = [0u8; 1024];
-    match stream.read(&mut chunk) {
-        Ok(0) => return false,
-        Ok(n) => buffer.push(&chunk[..n]),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        Err(_) => return false,
-    }
-    loop {
-        match buffer.next_frame() {
-            Ok(Some(frame)) => {
-                let staging = matches!(
-                    decode_host_frame(&frame),
-                    Ok(HostFrame {
-                        request: HostRequest::StageCalibration { .. }
-                            | HostRequest::StageLimits { .. },
-                        ..
-                    })
-                );
-                pen.frames_in += 1;
-                if pen.silent() {
-                    continue; // deaf: the firmware hears nothing, its watchdog runs out
-                }
-                if pen.faults.exit_on_stage && staging {
-                    eprintln!("pen-sim: power lost while a table was being staged");
-                    std::process::exit(3);
-                }
-                pen.firmware.handle_frame(&frame, origin.elapsed())
-            }
-            Ok(None) => return true,
-            // A host that sends an impossible length has lost step: drop it.
-            Err(_) => return false,
         }
     }
 }
