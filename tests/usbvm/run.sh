@@ -61,7 +61,7 @@ BIN=$ROOT/target/$TARGET/release
 R=$W/initrd-root
 rm -rf "$R"; mkdir -p "$R"/{bin,sbin,lib/modules,lib/systemd,lib64,proc,sys,dev,run,tmp,etc/udev/rules.d,var/lib}
 cp "$BB" "$R/bin/busybox"
-cp "$HERE/init.sh" "$R/init"
+cp "$HERE/init.sh" "$R/init"; chmod 755 "$R/init"
 cp "$HERE/scenario.sh" "$R/bin/scenario.sh"
 cp "$BIN/pend" "$BIN/penctl" "$BIN/pen-sim" "$BIN/pen-usb-bench" "$R/bin/"
 cp "$ROOT/udev/70-pen.rules" "$R/etc/udev/rules.d/"
@@ -96,7 +96,7 @@ for attempt in 1 2 3; do
     -append "console=ttyS0 panic=-1 loglevel=4 mitigations=off" \
     < /dev/null 2>&1 | tee "$LOG" || rc=$?
   # A guest that never reached /init (a rare TCG boot hang) is retried; anything else counts.
-  if grep -q '^\[init ' "$LOG"; then break; fi
+  if grep -q '\[init ' "$LOG"; then break; fi
   say "attempt $attempt: the guest did not reach /init; retrying"
 done
 say "total $(awk "BEGIN{printf \"%.1f\", $(now) - $T0}") s"

@@ -31,8 +31,8 @@ done
 
 echo "---- step 0: a pend whose user is not in group pen lists the pens as not accessible ----"
 mkdir -p /tmp/nopen && chown nopen:nopen /tmp/nopen
-HOME=/tmp/nopen chpst -u nopen:nopen pend --socket /tmp/nopen/pend.sock --state-dir /tmp/nopen/state \
-  --no-json-socket > /tmp/nopen/pend.log 2>&1 &
+HOME=/tmp/nopen start-stop-daemon -S -c nopen:nopen -x /bin/pend -- --socket /tmp/nopen/pend.sock \
+  --state-dir /tmp/nopen/state --no-json-socket > /tmp/nopen/pend.log 2>&1 &
 NOPEN=$!
 if wait_for 30 listed /tmp/nopen/pend.sock PEN-B; then
   out=$(penctl --socket /tmp/nopen/pend.sock list); echo "$out"
@@ -47,8 +47,10 @@ RAW=$(taskset 0x1 pen-usb-bench raw PEN-B --samples "$SAMPLES" 2>&1); echo "$RAW
 
 echo "---- step 1: pend (user pend, group pen through the udev rule) lists both pens ----"
 mkdir -p /run/pend /var/lib/pend && chown pend:pend /run/pend /var/lib/pend
-HOME=/var/lib/pend taskset 0x1 chpst -u pend:pend:pen pend --socket $S --state-dir /var/lib/pend \
-  --log-level debug > /tmp/pend.log 2>&1 &
+# start-stop-daemon -c sets the user and its groups from /etc/group (initgroups), as
+# systemd's User= would.
+HOME=/var/lib/pend taskset 0x1 start-stop-daemon -S -c pend:pend -x /bin/pend -- --socket $S \
+  --state-dir /var/lib/pend --log-level debug > /tmp/pend.log 2>&1 &
 PEND=$!
 wait_for 30 test -S $S || { echo "pend did not start"; cat /tmp/pend.log; exit 1; }
 wait_for 20 sh -c "penctl --socket $S list | grep -q 'PEN-A *ready' && penctl --socket $S list | grep -q 'PEN-B *ready'"
