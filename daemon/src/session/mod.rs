@@ -432,6 +432,7 @@ pub async fn run_session<L: PenLink>(
             }
         }
     }
+    answer_queued(&mut commands, &session.serial(), &session.state());
 }
 
 impl<L: PenLink> Session<L> {
@@ -1721,28 +1722,51 @@ impl<L: PenLink> Session<L> {
     }
 
     fn refuse(&self, command: PenCommand) {
-        let not_ready = || {
-            self.check_ready()
-                .err()
-                .unwrap_or_else(|| error(ErrorKind::PenUnavailable, "the pen cannot be used"))
+        let not_ready = self
+            .check_ready()
+            .err()
+            .unwrap_or_else(|| error(ErrorKind::PenUnavailable, "the pen cannot be used"));
+        refuse_with(command, not_ready);
+    }
+}
+
+/// Answers `command` with `refusal` (commands that expect no answer are dropped).
+fn refuse_with(command: PenCommand, refusal: ApiError) {
+    match command {
+        PenCommand::OpenSession { reply, .. } => drop(reply.send(Err(refusal))),
+        PenCommand::SetDepth { reply, .. } => drop(reply.send(Err(refusal))),
+        PenCommand::CloseSession { reply, .. }
+        | PenCommand::AbortCalibration { reply }
+        | PenCommand::EndCalibration { reply, .. }
+        | PenCommand::CalibrationHome { reply, .. }
+        | PenCommand::CalibrationMove { reply, .. } => drop(reply.send(Err(refusal))),
+        PenCommand::Needling { reply, .. }
+        | PenCommand::Identify { reply }
+        | PenCommand::CalibrationWrite { reply, .. }
+        | PenCommand::CalibrationRestore { reply, .. } => drop(reply.send(Err(refusal))),
+        PenCommand::BeginCalibration { reply, .. } => drop(reply.send(Err(refusal))),
+        PenCommand::FlashLimits { reply, .. } => drop(reply.send(Err(refusal))),
+        PenCommand::Shutdown { done } => drop(done.send(())),
+        PenCommand::Renew { .. } | PenCommand::Release { .. } => {}
+    }
+}
+
+/// When a session ends, commands still queued are answered, not dropped: a client whose
+/// command was queued as the pen went away hears why.
+fn answer_queued(commands: &mut mpsc::Receiver<PenCommand>, serial: &str, state: &PenState) {
+    commands.close();
+    while let Ok(command) = commands.try_recv() {
+        let refusal = match state {
+            PenState::Offline => error(
+                ErrorKind::PenDisconnected,
+                format!("pen {serial} disconnected"),
+            ),
+            other => error(
+                ErrorKind::PenUnavailable,
+                format!("pen {serial} is {other}"),
+            ),
         };
-        match command {
-            PenCommand::OpenSession { reply, .. } => drop(reply.send(Err(not_ready()))),
-            PenCommand::SetDepth { reply, .. } => drop(reply.send(Err(not_ready()))),
-            PenCommand::CloseSession { reply, .. }
-            | PenCommand::AbortCalibration { reply }
-            | PenCommand::EndCalibration { reply, .. }
-            | PenCommand::CalibrationHome { reply, .. }
-            | PenCommand::CalibrationMove { reply, .. } => drop(reply.send(Err(not_ready()))),
-            PenCommand::Needling { reply, .. }
-            | PenCommand::Identify { reply }
-            | PenCommand::CalibrationWrite { reply, .. }
-            | PenCommand::CalibrationRestore { reply, .. } => drop(reply.send(Err(not_ready()))),
-            PenCommand::BeginCalibration { reply, .. } => drop(reply.send(Err(not_ready()))),
-            PenCommand::FlashLimits { reply, .. } => drop(reply.send(Err(not_ready()))),
-            PenCommand::Renew { .. } | PenCommand::Release { .. } | PenCommand::Shutdown { .. } => {
-            }
-        }
+        refuse_with(command, refusal);
     }
 }
 
@@ -1767,5 +1791,31 @@ fn handshake_failed(error: CallError) -> PenState {
 fn unexpected(reply: &PenReply) -> PenState {
     PenState::Incompatible {
         reason: format!("unexpected answer during handshake: {reply:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_queued_as_the_pen_goes_away_are_told_it_disconnected() {
+        let (sender, mut commands) = mpsc::channel(4);
+        let (reply, mut answer) = oneshot::channel();
+        sender
+            .try_send(PenCommand::SetDepth {
+                connection: 1,
+                depth_um: 300,
+                wait: true,
+                reply,
+            })
+            .unwrap();
+        answer_queued(&mut commands, "PEN-A", &PenState::Offline);
+        let refusal = answer.try_recv().unwrap().unwrap_err();
+        assert_eq!(refusal.kind, ErrorKind::PenDisconnected);
+        assert_eq!(refusal.message, "pen PEN-A disconnected");
+        // Nothing more can queue behind it.
+        let (reply, _answer) = oneshot::channel();
+        assert!(sender.try_send(PenCommand::Identify { reply }).is_err());
     }
 }
