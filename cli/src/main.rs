@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pen_protocol::api::ApiError;
 use penctl::{exit, parse_depth, Client, ClientError};
-use pend::paths::{socket_path, SOCKET_ENV};
+use pend::paths::{client_socket_path, SOCKET_ENV};
 use serde::Serialize;
 
 const EXIT_CODES: &str = "\
@@ -37,7 +37,8 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(version, after_help = EXIT_CODES)]
 struct Cli {
-    /// pend's socket [default: $XDG_RUNTIME_DIR/pend/pend.sock]
+    /// pend's socket [default: $XDG_RUNTIME_DIR/pend/pend.sock, else the system service's
+    /// /run/pend/pend.sock]
     #[arg(long, global = true, env = SOCKET_ENV, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Print JSON for scripts instead of text for people
@@ -133,6 +134,14 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         pens: usize,
     },
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +260,31 @@ fn depth_arg(text: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "penctl",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::Manpage => {
+            let mut out = Vec::new();
+            return match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => {
+                    print!("{}", String::from_utf8_lossy(&out));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("penctl: {e}");
+                    ExitCode::from(exit::FAILURE)
+                }
+            };
+        }
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -294,7 +328,7 @@ async fn run(cli: Cli) -> u8 {
         }
         _ => {}
     }
-    let socket = socket_path(cli.socket.clone());
+    let socket = client_socket_path(cli.socket.clone());
     let mut client = match Client::connect(&socket).await {
         Ok(client) => client,
         Err(error) => {
@@ -414,6 +448,8 @@ async fn command(cli: &Cli, client: &mut Client) -> Result<(), ClientError> {
         }
         Command::Session { .. }
         | Command::Demo { .. }
+        | Command::Completions { .. }
+        | Command::Manpage
         | Command::Calibrate { .. }
         | Command::Limits(_)
         | Command::Audit { .. }

@@ -119,11 +119,22 @@ pub enum StartError {
     },
 }
 
+/// Listening sockets pend did not bind: systemd's, in `pend.socket`'s order.
+#[derive(Debug)]
+pub struct InheritedSockets {
+    /// The postcard socket.
+    pub main: std::os::unix::net::UnixListener,
+    /// The JSON socket, if the unit has one.
+    pub json: Option<std::os::unix::net::UnixListener>,
+}
+
 /// A running daemon.
 pub struct Daemon {
     registry: Arc<Registry>,
     /// The USB watcher, if USB is watched.
     usb: Option<JoinHandle<()>>,
+    /// Whether pend bound the sockets itself (and so removes them at shutdown).
+    owns_sockets: bool,
     sockets: Vec<PathBuf>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
@@ -134,6 +145,15 @@ impl Daemon {
     /// Attaches the configured pens, waits for them to connect, binds the socket and starts
     /// serving. When this returns, clients can connect.
     pub async fn start(config: DaemonConfig) -> Result<Daemon, StartError> {
+        Daemon::start_on(config, None).await
+    }
+
+    /// Like [`Daemon::start`], serving on sockets handed over (by systemd) instead of binding
+    /// its own; they are left in place at shutdown, since their owner removes them.
+    pub async fn start_on(
+        config: DaemonConfig,
+        inherited: Option<InheritedSockets>,
+    ) -> Result<Daemon, StartError> {
         let records = RecordStore::open(&config.state_dir)?;
         let registry = Arc::new(Registry::new(config.session.clone()));
         // Simulated pens left the factory a month ago.
@@ -159,18 +179,50 @@ impl Daemon {
             None => None,
         };
         registry.settle(config.settle_limit).await;
-        // The JSON socket first: the main socket appearing means pend is ready, all of it.
-        let json_listener = match &config.json_socket {
-            Some(path) => Some(bind_socket(path, config.socket_group).await?),
-            None => None,
+        let (listener, json_listener, owned) = match inherited {
+            Some(inherited) => {
+                let adopt = |listener: std::os::unix::net::UnixListener| {
+                    listener.set_nonblocking(true)?;
+                    UnixListener::from_std(listener)
+                };
+                let path = config.socket.clone();
+                let bind_error = |source| StartError::Bind {
+                    path: path.clone(),
+                    source,
+                };
+                let main = adopt(inherited.main).map_err(bind_error)?;
+                let json = inherited.json.map(adopt).transpose().map_err(bind_error)?;
+                (main, json, false)
+            }
+            None => {
+                // The JSON socket first: the main socket appearing means pend is ready, all
+                // of it.
+                let json_listener = match &config.json_socket {
+                    Some(path) => Some(bind_socket(path, config.socket_group).await?),
+                    None => None,
+                };
+                let listener = bind_socket(&config.socket, config.socket_group)
+                    .await
+                    .inspect_err(|_| {
+                        if let Some(path) = &config.json_socket {
+                            let _ = std::fs::remove_file(path);
+                        }
+                    })?;
+                (listener, json_listener, true)
+            }
         };
-        let listener = bind_socket(&config.socket, config.socket_group)
-            .await
-            .inspect_err(|_| {
-                if let Some(path) = &config.json_socket {
-                    let _ = std::fs::remove_file(path);
-                }
-            })?;
+        let listening_on = |listener: &UnixListener| {
+            listener
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+        };
+        let main_path = listening_on(&listener).unwrap_or_else(|| config.socket.clone());
+        let json_path = json_listener.as_ref().map(|l| {
+            listening_on(l)
+                .or_else(|| config.json_socket.clone())
+                .unwrap_or_default()
+        });
         let context = Arc::new(Context {
             registry: registry.clone(),
             records,
@@ -186,25 +238,32 @@ impl Daemon {
             context.clone(),
             stopped.clone(),
         ))];
-        let mut sockets = vec![config.socket.clone()];
-        if let (Some(listener), Some(path)) = (json_listener, &config.json_socket) {
+        let mut sockets = vec![main_path.clone()];
+        if let (Some(listener), Some(path)) = (json_listener, &json_path) {
             servers.push(tokio::spawn(serve(listener, JsonLines, context, stopped)));
             sockets.push(path.clone());
         }
         info!(
-            socket = %config.socket.display(),
-            json_socket = ?config.json_socket,
-            pens = config.sim_pens,
+            socket = %main_path.display(),
+            json_socket = ?json_path,
+            activated = !owned,
+            pens = registry.list().len(),
             "pend listening"
         );
         Ok(Daemon {
             registry,
             usb,
+            owns_sockets: owned,
             sockets,
             stop,
             servers,
             shutdown_limit: config.shutdown_limit,
         })
+    }
+
+    /// How many pens the daemon knows.
+    pub fn pen_count(&self) -> usize {
+        self.registry.list().len()
     }
 
     /// Where the daemon listens (postcard frames).
@@ -223,7 +282,7 @@ impl Daemon {
             let _ = server.await;
         }
         self.registry.shut_down_all(self.shutdown_limit).await;
-        for socket in &self.sockets {
+        for socket in self.sockets.iter().filter(|_| self.owns_sockets) {
             if let Err(error) = std::fs::remove_file(socket) {
                 warn!(socket = %socket.display(), %error, "could not remove the socket file");
             }

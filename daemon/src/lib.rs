@@ -12,12 +12,14 @@
 //! - [`session`]: one task per pen; treatment sessions ([`session::lease`]).
 //! - [`registry`]: the pens by serial; [`usb`]: finds pens on USB and follows hot-plug.
 //! - [`server`]: the Unix socket API; [`wire`]: its encodings.
-//! - [`daemon`]: start-up and shutdown.
+//! - [`daemon`]: start-up and shutdown; [`config`]: `pend.toml`; [`systemd`]: socket
+//!   activation, readiness and the watchdog.
 #![warn(missing_docs)]
 
 pub mod audit;
 pub mod bench;
 pub mod calibration;
+pub mod config;
 pub mod daemon;
 pub mod gauge;
 pub mod keys;
@@ -33,7 +35,8 @@ pub mod registry;
 pub mod roles;
 pub mod server;
 pub mod session;
+pub mod systemd;
 pub mod usb;
 pub mod wire;
 
-pub use daemon::{Daemon, DaemonConfig, StartError};
+pub use daemon::{Daemon, DaemonConfig, InheritedSockets, StartError};

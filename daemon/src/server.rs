@@ -247,8 +247,17 @@ async fn handle_client(
             }
         };
         let ClientRequest { id, request } = request;
-        debug!(connection = connection.id, id, ?request, "request");
+        // Journald keeps these as fields (REQUEST=, PEN=, OUTCOME=), so one can ask for every
+        // request about one pen: `journalctl -u pend PEN=...`.
+        let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| request_fields(&request));
         let result = connection.handle(request).await;
+        if let Some((name, pen)) = logged {
+            let outcome = match &result {
+                Ok(_) => "ok".to_string(),
+                Err(error) => format!("{:?}", error.kind),
+            };
+            debug!(connection = connection.id, id, request = %name, pen = %pen, %outcome, "request");
+        }
         if outgoing.send(reply(id, result)).await.is_err() {
             break;
         }
@@ -601,5 +610,43 @@ impl Connection<'_> {
             )
             .await;
         }
+    }
+}
+
+/// A request's name and the pen it names (empty if none), for the log.
+fn request_fields(request: &Request) -> (String, String) {
+    let value = serde_json::to_value(request).unwrap_or_default();
+    let (name, body) = match &value {
+        serde_json::Value::String(name) => (name.clone(), None),
+        serde_json::Value::Object(map) => match map.iter().next() {
+            Some((name, body)) => (name.clone(), Some(body)),
+            None => (String::new(), None),
+        },
+        _ => (String::new(), None),
+    };
+    let pen = body
+        .and_then(|b| b.get("pen"))
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_string();
+    (name, pen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_names_the_request_and_its_pen() {
+        let set = Request::SetDepth {
+            pen: "PEN-A".into(),
+            depth_um: 300,
+            wait: false,
+        };
+        assert_eq!(request_fields(&set), ("SetDepth".into(), "PEN-A".into()));
+        assert_eq!(
+            request_fields(&Request::ListPens),
+            ("ListPens".into(), String::new())
+        );
     }
 }

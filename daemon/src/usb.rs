@@ -27,9 +27,10 @@ use crate::registry::Registry;
 const USB_SYSFS: &str = "/sys/bus/usb";
 
 /// The one-line fix for a pen pend may not open, printed by `penctl list`.
-pub const NO_ACCESS_FIX: &str = "install the pen's udev rule (udev/70-pen.rules, group `pen` from \
-     udev/pen.sysusers.conf), add pend's user to group `pen`, then `udevadm control --reload && \
-     udevadm trigger` and replug the pen";
+pub const NO_ACCESS_FIX: &str =
+    "install the pen's udev rule (70-pen.rules, which gives the pen to \
+     the system group `pen`; the pend package does), add pend's user to group `pen`, then \
+     `udevadm control --reload && udevadm trigger` and restart pend";
 
 /// Which devices are pens, and how to talk to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
