@@ -39,7 +39,7 @@ for f in /usr/bin/pend /usr/bin/penctl \
          /usr/lib/systemd/system/pend.service /usr/lib/systemd/system/pend.socket \
          /usr/lib/udev/rules.d/70-pen.rules /usr/lib/sysusers.d/pend.conf \
          /usr/lib/tmpfiles.d/pend.conf /etc/pend/pend.toml \
-         /usr/share/man/man8/pend.8 /usr/share/man/man1/penctl.1 \
+         /usr/share/man/man8/pend.8.gz /usr/share/man/man1/penctl.1.gz \
          /usr/share/bash-completion/completions/penctl /usr/share/zsh/vendor-completions/_penctl \
          /usr/share/fish/vendor_completions.d/penctl.fish /DEBIAN/postinst /DEBIAN/conffiles; do
     expect "$f"
@@ -54,9 +54,17 @@ say "the packaged configuration passes pend --check-config"
 
 say "systemd-analyze verify"
 if command -v systemd-analyze >/dev/null 2>&1; then
-    # --root: the units' ExecStart= and the like are looked up in the unpacked package.
-    if ! systemd-analyze verify --root="$root" \
-            "$root/usr/lib/systemd/system/pend.socket" "$root/usr/lib/systemd/system/pend.service"; then
+    # --root: the units' ExecStart= and the like are looked up in the unpacked package; the
+    # units they depend on (sysinit.target...) come from this machine's systemd. The man
+    # pages are checked above as files (`man` cannot look inside --root).
+    cp -an /lib/systemd/system/. "$root/usr/lib/systemd/system/" 2>/dev/null || true
+    # A unit that loads can still carry unknown keys or bad values, which verify only warns
+    # about: any output at all fails the check.
+    verify=$(systemd-analyze verify --man=no --root="$root" \
+        "$root/usr/lib/systemd/system/pend.socket" "$root/usr/lib/systemd/system/pend.service" 2>&1) \
+        || verify="${verify:-exit status $?}"
+    if [ -n "$verify" ]; then
+        echo "$verify"
         echo "systemd-analyze verify found problems"; fail=1
     else
         echo "ok   units verify ($(systemd-analyze --version | head -n 1))"
