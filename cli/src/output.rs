@@ -278,21 +278,8 @@ mod tests {
 
     fn report(serial: &str, state: PenState) -> PenReport {
         PenReport {
-            serial: serial.into(),
-            model: String::new(),
-            firmware_version: String::new(),
-            link: "usb 1-1".into(),
             state,
-            problems: Vec::new(),
-            session: None,
-            calibrating: false,
-            position_counts: None,
-            depth_um: None,
-            setpoint: None,
-            needling: None,
-            calibration: None,
-            limits: None,
-            sim: None,
+            ..pend::session::initial_report(serial, "usb 1-1")
         }
     }
 

@@ -122,28 +122,27 @@ fn pend_serves_on_the_inherited_socket_says_ready_and_keeps_the_watchdog_fed() {
     assert!(socket_path.exists());
 }
 
+fn check_config(file: &std::path::Path) -> std::process::Output {
+    Command::new(binary("pend"))
+        .arg("--config")
+        .arg(file)
+        .arg("--check-config")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_names_the_file_line_and_key_of_a_mistake() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "sim = 2\nmax-gauge-age-days = 180\nno-usb = true\n").unwrap();
-    let output = Command::new(binary("pend"))
-        .arg("--config")
-        .arg(&good)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let output = check_config(&good);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("the configuration is valid"));
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "sim = 2\n# a comment\nmax-gauge-age = 180\n").unwrap();
-    let output = Command::new(binary("pend"))
-        .arg("--config")
-        .arg(&bad)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let output = check_config(&bad);
     assert_eq!(output.status.code(), Some(1));
     let expected = format!(
         "{}, line 3, key `max-gauge-age`: unknown field",
@@ -153,12 +152,7 @@ fn check_config_names_the_file_line_and_key_of_a_mistake() {
 
     let wrong = dir.path().join("wrong.toml");
     std::fs::write(&wrong, "log-level = \"loud\"\n").unwrap();
-    let output = Command::new(binary("pend"))
-        .arg("--config")
-        .arg(&wrong)
-        .arg("--check-config")
-        .output()
-        .unwrap();
+    let output = check_config(&wrong);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("line 1, key `log-level`: \"loud\" is not a level"),
