@@ -44,6 +44,9 @@ kill $NOPEN; wait $NOPEN
 
 echo "---- latency, raw: nusb bulk round trips straight to PEN-B (Status request/reply) ----"
 RAW=$(taskset 0x1 pen-usb-bench raw PEN-B --samples "$SAMPLES" 2>&1); echo "$RAW"
+if echo "$RAW" | grep -q "^ZLP ok"; then
+  pass "0b (a 512-byte message ended by a zero-length packet, the next request answered)" ""
+else fail "0b (zero-length packet framing)" ""; fi
 
 echo "---- step 1: pend (user pend, group pen through the udev rule) lists both pens ----"
 mkdir -p /run/pend /var/lib/pend && chown pend:pend /run/pend /var/lib/pend

@@ -97,36 +97,51 @@ async fn raw(serial: &str, samples: usize) -> Result<Vec<Duration>, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut seq = 0u32;
-    let mut ask = async |request: HostRequest| -> Result<Duration, String> {
-        seq += 1;
-        let mut buf = [0u8; pen_protocol::pen::MAX_PEN_FRAME];
-        let frame =
-            encode_frame(&HostFrame { seq, request }, &mut buf).map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        link.send(frame).await.map_err(|e| e.to_string())?;
-        loop {
-            let bytes = tokio::time::timeout(LIMIT, link.recv())
-                .await
-                .map_err(|_| "the pen did not answer".to_string())?
-                .map_err(|e| e.to_string())?;
-            // Events may come between; only our reply ends the round trip.
-            if matches!(decode_pen_frame(&bytes), Ok(PenFrame::Reply { seq: s, .. }) if s == seq) {
-                return Ok(started.elapsed());
-            }
-        }
-    };
-    ask(HostRequest::Hello {
-        protocol_version: PROTOCOL_VERSION,
-    })
+    ask(
+        &mut link,
+        &mut seq,
+        HostRequest::Hello {
+            protocol_version: PROTOCOL_VERSION,
+        },
+    )
     .await?;
     let mut times = Vec::with_capacity(samples);
     for i in 0..samples + samples / 10 {
-        let time = ask(HostRequest::Status).await?;
+        let time = ask(&mut link, &mut seq, HostRequest::Status).await?;
         if i >= samples / 10 {
             times.push(time);
         }
     }
+    // A message that fills its last packet exactly must be ended by a zero-length packet, or
+    // the pen would read it and the next request as one. Send 512 bytes the pen cannot decode
+    // (and ignores), then a request: its answer shows the two were kept apart.
+    link.send(&[0xff; pen_protocol::pen::MAX_PEN_FRAME])
+        .await
+        .map_err(|e| e.to_string())?;
+    ask(&mut link, &mut seq, HostRequest::Status)
+        .await
+        .map_err(|e| format!("after a 512-byte message the pen did not answer: {e}"))?;
+    println!("ZLP ok: a 512-byte message was delimited and the next request answered");
     Ok(times)
+}
+
+/// Sends `request` and waits for its reply (events in between are skipped); the round trip.
+async fn ask(link: &mut UsbLink, seq: &mut u32, request: HostRequest) -> Result<Duration, String> {
+    *seq += 1;
+    let seq = *seq;
+    let mut buf = [0u8; pen_protocol::pen::MAX_PEN_FRAME];
+    let frame = encode_frame(&HostFrame { seq, request }, &mut buf).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    link.send(frame).await.map_err(|e| e.to_string())?;
+    loop {
+        let bytes = tokio::time::timeout(LIMIT, link.recv())
+            .await
+            .map_err(|_| "the pen did not answer".to_string())?
+            .map_err(|e| e.to_string())?;
+        if matches!(decode_pen_frame(&bytes), Ok(PenFrame::Reply { seq: s, .. }) if s == seq) {
+            return Ok(started.elapsed());
+        }
+    }
 }
 
 async fn through_pend(
