@@ -144,3 +144,32 @@ fn an_oversized_frame_from_a_pen_cuts_it_off_and_nothing_else() {
     }
     assert!(tripped, "the pen's watchdog never tripped");
 }
+
+#[test]
+fn a_pen_unplugged_mid_request_fails_that_request_as_disconnected() {
+    // The cable goes as the second move request arrives, before it is answered.
+    let (_pen, pend) = faulty("SIM-9405", "unplug-on-move=2");
+    let output = pend.penctl_with_input(
+        &["session", "SIM-9405"],
+        "set 0.3mm\nset 0.5mm\nset 0.4mm\n",
+    );
+    assert_ne!(code(&output), exit::OK, "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("SIM-9405: depth set to 0.300 mm"),
+        "{}",
+        stdout(&output)
+    );
+    let first_error = stderr(&output)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        first_error,
+        "penctl: pen SIM-9405 disconnected",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(status(&pend, "SIM-9405")["state"], "Offline");
+    healthy_pen_still_works(&pend);
+}

@@ -71,7 +71,9 @@ struct Args {
     /// Inject faults, comma-separated: `exit-on-stage` (power lost the moment a table or
     /// bundle is staged), `silent-after=N` (deaf and mute after N frames from the host),
     /// `late-every=N:MS` (every Nth frame to the host MS late), `garbage-every=N` (junk after
-    /// every Nth frame), `oversized-after=N` (an impossible frame length after N frames)
+    /// every Nth frame), `oversized-after=N` (an impossible frame length after N frames),
+    /// `unplug-on-move=N` (the cable is pulled as the Nth move request arrives, before it is
+    /// answered: the host sees it go mid-request; `--usb` unbinds the gadget, a socket closes)
     #[arg(long, value_name = "FAULTS")]
     fault: Option<String>,
     /// Write the simulated manufacturer's limits keys (secret and public, SIMULATION ONLY)
@@ -173,6 +175,7 @@ fn main() -> ExitCode {
         faults,
         frames_in: 0,
         frames_out: 0,
+        moves_in: 0,
         delayed: VecDeque::new(),
     };
     run(port, pen)
@@ -190,6 +193,16 @@ pub trait HostPort {
     fn connected(&self) -> bool;
     /// Where the pen is served, for people.
     fn describe(&self) -> String;
+    /// The cable is pulled: the host loses the pen (fault injection).
+    fn unplug(&mut self);
+}
+
+/// The machine's uptime in milliseconds (as /proc/uptime says), so a test can line up the
+/// pen's log with other programs'.
+fn uptime_ms() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    let seconds: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some((seconds * 1000.0) as u64)
 }
 
 fn open_port(args: &Args) -> Result<Box<dyn HostPort>, String> {
@@ -223,6 +236,7 @@ enum Outgoing {
 struct Faults {
     exit_on_stage: bool,
     silent_after: Option<u64>,
+    unplug_on_move: Option<u64>,
     late_every: Option<(u64, Duration)>,
     garbage_every: Option<u64>,
     oversized_after: Option<u64>,
@@ -241,6 +255,7 @@ impl Faults {
                 Some(("silent-after", n)) => faults.silent_after = Some(number(n)?),
                 Some(("garbage-every", n)) => faults.garbage_every = Some(number(n)?.max(1)),
                 Some(("oversized-after", n)) => faults.oversized_after = Some(number(n)?),
+                Some(("unplug-on-move", n)) => faults.unplug_on_move = Some(number(n)?),
                 Some(("late-every", spec)) => {
                     let (n, ms) = spec.split_once(':').ok_or("late-every=N:MS")?;
                     faults.late_every =
@@ -262,6 +277,8 @@ struct Pen {
     faults: Faults,
     frames_in: u64,
     frames_out: u64,
+    /// Move requests heard, for `unplug-on-move`.
+    moves_in: u64,
     /// Frames held back by `late-every`, with when they go out.
     delayed: VecDeque<(Instant, Vec<u8>)>,
 }
@@ -309,23 +326,38 @@ impl Pen {
     }
 
     /// A frame from the host, faults applied.
-    fn on_host_frame(&mut self, frame: &[u8], origin: Instant) {
+    /// A frame from the host, faults applied. Returns whether the cable is pulled now.
+    fn on_host_frame(&mut self, frame: &[u8], origin: Instant) -> bool {
+        let decoded = decode_host_frame(frame);
         let staging = matches!(
-            decode_host_frame(frame),
+            decoded,
             Ok(HostFrame {
                 request: HostRequest::StageCalibration { .. } | HostRequest::StageLimits { .. },
                 ..
             })
         );
+        if matches!(
+            decoded,
+            Ok(HostFrame {
+                request: HostRequest::MoveTo { .. },
+                ..
+            })
+        ) {
+            self.moves_in += 1;
+            if self.faults.unplug_on_move == Some(self.moves_in) {
+                return true;
+            }
+        }
         self.frames_in += 1;
         if self.silent() {
-            return; // deaf: the firmware hears nothing, its watchdog runs out
+            return false; // deaf: the firmware hears nothing, its watchdog runs out
         }
         if self.faults.exit_on_stage && staging {
             eprintln!("pen-sim: power lost while a table was being staged");
             std::process::exit(3);
         }
-        self.firmware.handle_frame(frame, origin.elapsed())
+        self.firmware.handle_frame(frame, origin.elapsed());
+        false
     }
 }
 
@@ -408,7 +440,14 @@ fn run(mut port: Box<dyn HostPort>, mut pen: Pen) -> ! {
             .unwrap_or(TICK)
             .clamp(Duration::from_micros(100), TICK);
         for frame in port.receive(wait) {
-            pen.on_host_frame(&frame, origin);
+            if pen.on_host_frame(&frame, origin) {
+                eprintln!(
+                    "pen-sim: cable pulled (fault) at uptime_ms={}",
+                    uptime_ms().unwrap_or(0)
+                );
+                port.unplug();
+                break;
+            }
         }
         pen.firmware.poll(origin.elapsed());
         let mut wire = pen.due(Instant::now());

@@ -106,6 +106,10 @@ impl HostPort for StreamPort {
         self.host.is_some()
     }
 
+    fn unplug(&mut self) {
+        self.host = None;
+    }
+
     fn describe(&self) -> String {
         self.listener
             .local_addr()

@@ -29,7 +29,7 @@ const SEND_LIMIT: Duration = Duration::from_millis(100);
 /// The pen's gadget and endpoints.
 pub struct UsbPort {
     // Unbinds and removes the gadget when dropped.
-    _gadget: RegGadget,
+    gadget: RegGadget,
     udc: String,
     receiver: EndpointReceiver,
     sender: EndpointSender,
@@ -85,7 +85,7 @@ impl UsbPort {
         let enabled = Arc::new(AtomicBool::new(false));
         spawn_ep0(custom, enabled.clone());
         Ok(UsbPort {
-            _gadget: registered,
+            gadget: registered,
             udc: udc.name().to_string_lossy().into_owned(),
             receiver,
             sender,
@@ -168,6 +168,16 @@ impl HostPort for UsbPort {
 
     fn connected(&self) -> bool {
         self.enabled.load(Ordering::SeqCst)
+    }
+
+    fn unplug(&mut self) {
+        // As the controller is unbound by hand: the host sees the device disconnect. It
+        // comes back when the UDC is written to the gadget's configfs `UDC` file again.
+        if let Err(e) = self.gadget.bind(None) {
+            eprintln!("pen-sim: cannot unbind the gadget: {e}");
+        }
+        self.enabled.store(false, Ordering::SeqCst);
+        self.reassembler.clear();
     }
 
     fn describe(&self) -> String {
