@@ -1,11 +1,11 @@
 //! Bench calibration end to end: `penctl calibrate` against `pend --sim` with the simulated
 //! Sylvac gauge on a real pseudo-terminal, checked against the simulated pens' ground truth.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 
 use penctl::exit;
 use serde_json::Value;
-use testkit::{stderr, stdout, Pend};
+use testkit::{read_line_until, stderr, stdout, Pend};
 
 fn code(output: &std::process::Output) -> u8 {
     u8::try_from(output.status.code().expect("penctl exited normally")).unwrap()
@@ -188,15 +188,8 @@ fn ctrl_c_aborts_cleanly_and_the_pen_is_free_again() {
     let pend = Pend::start(1);
     let mut calibrate = pend.spawn_penctl(&["calibrate", "SIM-0001", "--gauge", "sim"]);
     let mut progress = BufReader::new(calibrate.stderr.take().unwrap());
-    let mut line = String::new();
     // Wait until it is well into measuring.
-    while !line.contains("measuring") {
-        line.clear();
-        assert!(
-            progress.read_line(&mut line).unwrap() > 0,
-            "penctl ended early"
-        );
-    }
+    read_line_until(&mut progress, |line| line.contains("measuring"));
     // Meanwhile the pen is nobody else's.
     let report = status(&pend, "SIM-0001");
     assert_eq!(report["calibrating"], true);
@@ -226,14 +219,7 @@ fn a_killed_calibrate_client_aborts_the_calibration() {
     let pend = Pend::start(1);
     let mut calibrate = pend.spawn_penctl(&["calibrate", "SIM-0001", "--gauge", "sim"]);
     let mut progress = BufReader::new(calibrate.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("measuring") {
-        line.clear();
-        assert!(
-            progress.read_line(&mut line).unwrap() > 0,
-            "penctl ended early"
-        );
-    }
+    read_line_until(&mut progress, |line| line.contains("measuring"));
     calibrate.kill().unwrap();
     calibrate.wait().unwrap();
     // The daemon notices the connection close, stops, retracts, keeps the old table.

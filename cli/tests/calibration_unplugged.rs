@@ -3,12 +3,12 @@
 //! the worst moments. Whatever happens, the pen's flash holds a whole table: the old one
 //! unless the new one was committed.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 
 use pen_protocol::CalibrationTable;
 use pen_sim::flash::FlashImage;
 use penctl::exit;
-use testkit::{stderr, stdout, PenSim, Pend};
+use testkit::{read_line_until, stderr, stdout, PenSim, Pend};
 
 fn code(output: &std::process::Output) -> u8 {
     u8::try_from(output.status.code().expect("penctl exited normally")).unwrap()
@@ -85,14 +85,7 @@ fn a_pen_unplugged_mid_measure_keeps_its_previous_table() {
     let before = flash_table(&pen);
     let mut calibrate = pend.spawn_penctl(&["calibrate", "SIM-9103", "--gauge", &gauge_spec(&pen)]);
     let mut progress = BufReader::new(calibrate.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("measuring") {
-        line.clear();
-        assert!(
-            progress.read_line(&mut line).unwrap() > 0,
-            "penctl ended early"
-        );
-    }
+    read_line_until(&mut progress, |line| line.contains("measuring"));
     pen.unplug();
     let output = calibrate.wait_with_output().unwrap();
     assert_eq!(

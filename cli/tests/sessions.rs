@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use pen_protocol::api::{encode_client_frame, ClientRequest, Event, EventFrame, Request};
 use penctl::{exit, Client, ClientError};
 use serde_json::Value;
-use testkit::{stderr, stdout, Pend};
+use testkit::{read_line_until, stderr, stdout, Pend};
 
 fn code(output: &std::process::Output) -> u8 {
     u8::try_from(output.status.code().expect("penctl exited normally")).unwrap()
@@ -22,18 +22,8 @@ fn status(pend: &Pend, pen: &str) -> Value {
 
 /// Reads JSON lines from a running `penctl --json session` until one satisfies `done`.
 fn read_until(lines: &mut BufReader<ChildStdout>, done: impl Fn(&Value) -> bool) -> Value {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            lines.read_line(&mut line).unwrap() > 0,
-            "penctl ended early"
-        );
-        let value: Value = serde_json::from_str(&line).unwrap();
-        if done(&value) {
-            return value;
-        }
-    }
+    let json = |line: &str| -> Value { serde_json::from_str(line).unwrap() };
+    json(&read_line_until(lines, |line| done(&json(line))))
 }
 
 /// Polls the pen's simulated truth until it is parked and not needling; returns how long

@@ -2,12 +2,12 @@
 //! nothing more and its firmware watchdog stops needling and retracts. Measured against the
 //! simulated pen's ground truth, which runs in its own process and outlives the daemon.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::time::Duration;
 
 use pen_sim::firmware::WATCHDOG;
 use serde_json::Value;
-use testkit::{PenSim, Pend};
+use testkit::{read_line_until, PenSim, Pend};
 
 fn truth(pen: &PenSim) -> Value {
     let line = pen
@@ -27,14 +27,9 @@ fn a_killed_pend_leaves_the_pen_stopped_and_retracted_by_its_watchdog() {
     let mut replies = BufReader::new(session.stdout.take().unwrap());
     let mut input = session.stdin.take().unwrap();
     input.write_all(b"set 0.5mm\nstart 100\n").unwrap();
-    let mut line = String::new();
-    while !line.contains("\"command\":\"start 100\"") {
-        line.clear();
-        assert!(
-            replies.read_line(&mut line).unwrap() > 0,
-            "penctl ended early"
-        );
-    }
+    let line = read_line_until(&mut replies, |line| {
+        line.contains("\"command\":\"start 100\"")
+    });
     assert!(line.contains("\"ok\""), "{line}");
     let mut state = truth(&pen);
     while !(state["needling"] == true && state["protrusion_um"].as_f64().unwrap() > 400.0) {

@@ -247,7 +247,7 @@ impl Daemon {
             socket = %main_path.display(),
             json_socket = ?json_path,
             activated = !owned,
-            pens = registry.list().len(),
+            pens = registry.count(),
             "pend listening"
         );
         Ok(Daemon {
@@ -263,7 +263,7 @@ impl Daemon {
 
     /// How many pens the daemon knows.
     pub fn pen_count(&self) -> usize {
-        self.registry.list().len()
+        self.registry.count()
     }
 
     /// Where the daemon listens (postcard frames).

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
+use pen_protocol::usb::DEFAULT_VID_PID;
 use pend::config::{default_config_path, load, ConfigError, FileConfig};
 use pend::paths::{socket_path, JSON_SOCKET_ENV, SOCKET_ENV};
 use pend::roles::resolve_group;
@@ -190,10 +191,7 @@ fn settle(args: Args, file: FileConfig, path: &Path) -> Result<Settings, String>
     let usb_id = match (args.usb_id, file.usb_id) {
         (Some(id), _) => id,
         (None, Some(text)) => parse_vid_pid(&text).map_err(|e| key_error("usb-id", e))?,
-        (None, None) => (
-            UsbConfig::default().vendor_id,
-            UsbConfig::default().product_id,
-        ),
+        (None, None) => DEFAULT_VID_PID,
     };
     let no_usb = args.no_usb || file.no_usb.unwrap_or(false);
     config.usb = (!no_usb).then(|| UsbConfig {

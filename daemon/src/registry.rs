@@ -189,6 +189,11 @@ impl Registry {
             .insert(serial.to_string(), handle);
     }
 
+    /// How many pens are known (online or not).
+    pub fn count(&self) -> usize {
+        self.read().len()
+    }
+
     /// Reports of every pen, ordered by serial.
     pub fn list(&self) -> Vec<PenReport> {
         self.read().values().map(PenHandle::report).collect()

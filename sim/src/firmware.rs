@@ -569,6 +569,16 @@ mod tests {
             .expect("a reply with that seq")
     }
 
+    /// The table the pen holds (its factory one), read with sequence number 3.
+    fn factory_table(fw: &mut Firmware, t: Duration) -> CalibrationTable {
+        let Ok(PenReply::Calibration(Some(table))) =
+            reply(&send(fw, 3, HostRequest::ReadCalibration, t), 3)
+        else {
+            panic!("no factory table")
+        };
+        table
+    }
+
     /// Introduces the host and homes, returning the time the pen is parked.
     fn ready(fw: &mut Firmware) -> Duration {
         let hello = HostRequest::Hello {
@@ -870,11 +880,7 @@ mod tests {
     fn invalid_calibration_is_refused_and_the_old_one_kept() {
         let mut fw = pen();
         let t = ready(&mut fw);
-        let Ok(PenReply::Calibration(Some(before))) =
-            reply(&send(&mut fw, 3, HostRequest::ReadCalibration, t), 3)
-        else {
-            panic!("no factory table")
-        };
+        let before = factory_table(&mut fw, t);
         let mut bad = before.clone();
         bad.points.reverse();
         let stage = HostRequest::StageCalibration { table: bad };
@@ -892,11 +898,7 @@ mod tests {
     fn a_staged_table_takes_effect_only_on_a_matching_commit() {
         let mut fw = pen();
         let t = ready(&mut fw);
-        let Ok(PenReply::Calibration(Some(before))) =
-            reply(&send(&mut fw, 3, HostRequest::ReadCalibration, t), 3)
-        else {
-            panic!("no factory table")
-        };
+        let before = factory_table(&mut fw, t);
         let mut new = before.clone();
         new.id = 7;
         let stage = HostRequest::StageCalibration { table: new.clone() };

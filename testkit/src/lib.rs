@@ -4,7 +4,7 @@
 //! Only tests use this crate.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -248,6 +248,22 @@ pub fn spawn_penctl_at(socket: &Path, args: &[&str]) -> Child {
         .expect("spawn penctl")
 }
 
+/// Reads lines from a running process's output until one satisfies `done`, and returns it;
+/// panics if the output ends first.
+pub fn read_line_until(reader: &mut impl BufRead, done: impl Fn(&str) -> bool) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "penctl ended early"
+        );
+        if done(&line) {
+            return line;
+        }
+    }
+}
+
 /// Text of a process's standard output.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -259,7 +275,7 @@ pub fn stderr(output: &Output) -> String {
 }
 
 /// A simulated pen in its own process (`pen-sim --listen`), whose truth log (one JSON line
-/// per change, see `sim/src/bin/pen-sim.rs`) is read on a thread. Killed when dropped.
+/// per change, see `sim/src/bin/pen-sim/main.rs`) is read on a thread. Killed when dropped.
 pub struct PenSim {
     child: Child,
     socket: PathBuf,

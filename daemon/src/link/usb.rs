@@ -213,11 +213,7 @@ impl PenLink for UsbLink {
             // Cancel-safe: `next_complete` leaves the completion queued if dropped.
             let completion = self.inp.next_complete().await;
             let requested = completion.buffer.requested_len();
-            let result = match completion.status {
-                Ok(()) => Ok(completion.buffer),
-                Err(error) => Err(error),
-            };
-            let buffer = match result {
+            let mut buffer = match completion.into_result() {
                 Ok(buffer) => buffer,
                 Err(TransferError::Cancelled) => {
                     self.submit_receive();
@@ -235,7 +231,6 @@ impl PenLink for UsbLink {
                 }
             };
             // Give the buffer back before handing the frame up.
-            let mut buffer = buffer;
             buffer.clear();
             buffer.set_requested_len(self.in_len);
             self.inp.submit(buffer);
